@@ -1,0 +1,15 @@
+//! Crossdesk's domain core: the normalized message model, tickets and contacts, the threading
+//! rules that place a message in a ticket, and the ports (`TicketStore`, `InboundQueue`,
+//! `OutboundQueue`, `RawArchive`, `Clock`) that the embedded and AWS adapters implement.
+//!
+//! Nothing here knows about AWS, Lambda or an HTTP framework.
+
+pub mod agent;
+pub mod ids;
+pub mod model;
+pub mod ports;
+pub mod writer;
+
+pub use ids::{ContactId, ConversationKey, EmailAddress, MessageId, TicketId};
+pub use model::*;
+pub use ports::*;

@@ -1,0 +1,232 @@
+//! The ports the domain needs from the outside world. The embedded adapters (SQLite) and the AWS
+//! adapters (DynamoDB, SQS, S3) implement them; the domain only sees these traits.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::ids::{ContactId, ConversationKey, MessageId, TicketId};
+use crate::model::{
+    ChannelKind, Contact, Delivery, Identity, Message, OutboundJob, RawRef, Ticket, TicketStatus,
+};
+
+/// A store failure. Whether retrying can help is a property of the error.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The store is unreachable, throttled or busy: the same call may succeed later.
+    #[error("ticket store unavailable: {0}")]
+    Unavailable(String),
+    /// The store refused the data itself (too large, malformed): retrying cannot help.
+    #[error("ticket store rejected the write: {0}")]
+    Rejected(String),
+    /// A conditional write lost a race more often than the retry budget allows.
+    #[error("conflicting concurrent writes: {0}")]
+    Conflict(String),
+    /// Stored data could not be read back (corruption or an incompatible schema).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed if tried again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Conflict(_))
+    }
+}
+
+/// A queue failure.
+#[derive(Debug, Error)]
+pub enum QueueError {
+    /// The queue is unreachable or throttled: the same call may succeed later.
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    /// The queue refused the message itself (too large, malformed).
+    #[error("queue rejected the message: {0}")]
+    Rejected(String),
+}
+
+/// A raw-payload archive failure.
+#[derive(Debug, Error)]
+#[error("raw payload archive unavailable: {0}")]
+pub struct ArchiveError(pub String);
+
+/// The ticket a new message creates when its conversation has none yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTicket {
+    /// The id to give it.
+    pub id: TicketId,
+    /// Its subject.
+    pub subject: String,
+}
+
+/// Where the writer wants a message to go. The store resolves it atomically.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// A ticket found through the message's references or ticket reference; when set, the
+    /// message goes there (and the conversation key is claimed for it if still free).
+    pub ticket: Option<TicketId>,
+    /// The conversation key of the message.
+    pub conversation_key: ConversationKey,
+    /// The ticket to create when neither `ticket` nor the conversation key leads to one.
+    pub new_ticket: NewTicket,
+}
+
+/// What the store did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    /// The ticket holding the message.
+    pub ticket_id: TicketId,
+    /// The stored message's id (the earlier one, for a duplicate).
+    pub message_id: MessageId,
+    /// Whether a new ticket was created for it.
+    pub created_ticket: bool,
+    /// Whether the platform message was already stored (nothing was written).
+    pub duplicate: bool,
+}
+
+/// A change to a message already stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revision {
+    /// The author edited the text.
+    Edited {
+        /// The new text.
+        text: String,
+        /// When the platform says it was edited.
+        at: DateTime<Utc>,
+    },
+    /// The author or the platform removed the message.
+    Removed {
+        /// When the platform says it was removed.
+        at: DateTime<Utc>,
+    },
+}
+
+/// Which tickets to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketFilter {
+    /// Only tickets in this status.
+    pub status: Option<TicketStatus>,
+    /// Only tickets that started on this channel.
+    pub channel: Option<ChannelKind>,
+    /// At most this many, newest activity first.
+    pub limit: usize,
+}
+
+impl Default for TicketFilter {
+    fn default() -> Self {
+        TicketFilter {
+            status: None,
+            channel: None,
+            limit: 50,
+        }
+    }
+}
+
+/// Durable storage of tickets, their messages and contacts.
+///
+/// Every write is idempotent: a platform message stored once is never stored again, and two
+/// writers racing on one conversation end with one ticket.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    /// The ticket holding a message with one of these platform ids on this channel, if any
+    /// (the first id that leads to one wins).
+    async fn find_ticket_by_platform_ids(
+        &self,
+        channel: ChannelKind,
+        platform_ids: &[String],
+    ) -> Result<Option<TicketId>, StoreError>;
+
+    /// The contact recognized by any of these identities; created when none matches, and given
+    /// the identities it lacked. `name` fills in a missing display name.
+    async fn resolve_contact(
+        &self,
+        identities: &[Identity],
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<ContactId, StoreError>;
+
+    /// Stores a message in the ticket its route leads to, creating the ticket when needed, all
+    /// or nothing. An inbound message reopens a pending or solved ticket.
+    async fn append_message(
+        &self,
+        route: &Route,
+        message: &Message,
+        contact: &ContactId,
+    ) -> Result<Appended, StoreError>;
+
+    /// Applies an edit or removal to a stored platform message; `None` when it is not stored.
+    async fn revise_message(
+        &self,
+        channel: ChannelKind,
+        platform_message_id: &str,
+        revision: &Revision,
+    ) -> Result<Option<(TicketId, MessageId)>, StoreError>;
+
+    /// One ticket.
+    async fn get_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
+
+    /// Tickets matching the filter, most recent activity first.
+    async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError>;
+
+    /// A ticket's messages, oldest first.
+    async fn list_messages(&self, ticket: &TicketId) -> Result<Vec<Message>, StoreError>;
+
+    /// One contact.
+    async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError>;
+
+    /// Sets a ticket's status; `None` when the ticket does not exist.
+    async fn set_status(
+        &self,
+        ticket: &TicketId,
+        status: TicketStatus,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Ticket>, StoreError>;
+
+    /// Records the delivery state of an outbound message.
+    async fn set_delivery(
+        &self,
+        ticket: &TicketId,
+        message: &MessageId,
+        delivery: &Delivery,
+    ) -> Result<(), StoreError>;
+}
+
+/// The queue between the webhook functions and the ticket writer.
+#[async_trait]
+pub trait InboundQueue: Send + Sync {
+    /// Puts messages on the queue; returns only once they are durably accepted.
+    async fn enqueue(&self, messages: &[Message]) -> Result<(), QueueError>;
+}
+
+/// The queue between the agent API and the reply sender.
+#[async_trait]
+pub trait OutboundQueue: Send + Sync {
+    /// Puts a reply job on the queue; returns only once it is durably accepted.
+    async fn enqueue(&self, job: &OutboundJob) -> Result<(), QueueError>;
+}
+
+/// Keeps the raw bytes of every accepted webhook, for audit and re-processing.
+#[async_trait]
+pub trait RawArchive: Send + Sync {
+    /// Stores a payload under its content address; storing the same bytes twice is a no-op.
+    async fn put(&self, channel: ChannelKind, body: &[u8]) -> Result<RawRef, ArchiveError>;
+
+    /// Reads a payload back.
+    async fn get(&self, raw: &RawRef) -> Result<Option<Vec<u8>>, ArchiveError>;
+}
+
+/// The time, as a port so tests can fix it.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}

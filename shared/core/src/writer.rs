@@ -1,0 +1,185 @@
+//! The ticket writer: threads each normalized message into its ticket, exactly once.
+//!
+//! Threading rules, in order:
+//! 1. An edit or removal of a stored platform message changes that message.
+//! 2. A message that answers a stored message (email `In-Reply-To`/`References`, a tweet reply,
+//!    a quoted Messenger message) goes to that message's ticket.
+//! 3. A message that names an existing ticket (plus-address `support+<id>@…`, `[#<id>]` in the
+//!    subject) goes to that ticket.
+//! 4. Otherwise the conversation key decides: the ticket already holding that conversation, or a
+//!    new one.
+//!
+//! A platform message already stored is a duplicate: acknowledged, not stored again.
+
+use std::sync::Arc;
+
+use thiserror::Error;
+use tracing::{debug, info};
+
+use crate::ids::{IdError, MessageId, TicketId};
+use crate::model::{ticket_subject, Direction, Message, MessageEvent};
+use crate::ports::{NewTicket, Revision, Route, StoreError, TicketStore};
+
+/// Why a message could not be written.
+#[derive(Debug, Error)]
+pub enum WriteError {
+    /// The message itself is unusable (retrying cannot help): it belongs in the dead-letter queue.
+    #[error("invalid message: {0}")]
+    Invalid(#[from] IdError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl WriteError {
+    /// Whether processing the same message again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WriteError::Invalid(_) => false,
+            WriteError::Store(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// What the writer did with one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Stored as a new message.
+    Stored {
+        /// Its ticket.
+        ticket_id: TicketId,
+        /// The stored message.
+        message_id: MessageId,
+        /// Whether the ticket was created for it.
+        created_ticket: bool,
+    },
+    /// The platform message was stored before; nothing changed.
+    Duplicate {
+        /// Its ticket.
+        ticket_id: TicketId,
+        /// The message stored earlier.
+        message_id: MessageId,
+    },
+    /// An edit or removal applied to a stored message.
+    Revised {
+        /// Its ticket.
+        ticket_id: TicketId,
+        /// The revised message.
+        message_id: MessageId,
+    },
+    /// A removal of a message Crossdesk never stored: nothing to do.
+    Ignored,
+}
+
+/// Threads messages into tickets through a [`TicketStore`].
+#[derive(Clone)]
+pub struct TicketWriter {
+    store: Arc<dyn TicketStore>,
+}
+
+impl TicketWriter {
+    /// A writer over the given store.
+    pub fn new(store: Arc<dyn TicketStore>) -> Self {
+        TicketWriter { store }
+    }
+
+    /// Threads and stores one message.
+    #[tracing::instrument(skip_all, fields(channel = %message.channel, platform_message_id = message.platform_message_id.as_deref().unwrap_or("")))]
+    pub async fn write(&self, message: &Message) -> Result<WriteOutcome, WriteError> {
+        if let (Some(revision), Some(platform_id)) =
+            (revision_of(message), message.platform_message_id.as_deref())
+        {
+            match self
+                .store
+                .revise_message(message.channel, platform_id, &revision)
+                .await?
+            {
+                Some((ticket_id, message_id)) => {
+                    debug!(%ticket_id, "revised stored message");
+                    return Ok(WriteOutcome::Revised {
+                        ticket_id,
+                        message_id,
+                    });
+                }
+                // An edit of a message we never saw is the best copy we have: store it.
+                None if message.event == MessageEvent::Edited => {}
+                None => return Ok(WriteOutcome::Ignored),
+            }
+        }
+
+        let route = self.route(message).await?;
+        let contact = self
+            .store
+            .resolve_contact(
+                &message.customer_identities(),
+                customer_name(message),
+                message.received_at,
+            )
+            .await?;
+        let appended = self.store.append_message(&route, message, &contact).await?;
+        if appended.duplicate {
+            debug!(ticket_id = %appended.ticket_id, "duplicate delivery acknowledged");
+            return Ok(WriteOutcome::Duplicate {
+                ticket_id: appended.ticket_id,
+                message_id: appended.message_id,
+            });
+        }
+        info!(ticket_id = %appended.ticket_id, created = appended.created_ticket, "message stored");
+        Ok(WriteOutcome::Stored {
+            ticket_id: appended.ticket_id,
+            message_id: appended.message_id,
+            created_ticket: appended.created_ticket,
+        })
+    }
+
+    /// Decides where a message goes (rules 2 to 4 above).
+    async fn route(&self, message: &Message) -> Result<Route, WriteError> {
+        let conversation_key = message.conversation.key(message.channel)?;
+        let mut ticket = None;
+        if !message.replies_to.is_empty() {
+            ticket = self
+                .store
+                .find_ticket_by_platform_ids(message.channel, &message.replies_to)
+                .await?;
+        }
+        if ticket.is_none() {
+            if let Some(named) = &message.ticket_ref {
+                if self.store.get_ticket(named).await?.is_some() {
+                    ticket = Some(named.clone());
+                }
+            }
+        }
+        Ok(Route {
+            ticket,
+            conversation_key,
+            new_ticket: NewTicket {
+                id: TicketId::generate(),
+                subject: ticket_subject(
+                    message.subject.as_deref(),
+                    &message.text,
+                    &message.attachments,
+                ),
+            },
+        })
+    }
+}
+
+fn revision_of(message: &Message) -> Option<Revision> {
+    match message.event {
+        MessageEvent::Created => None,
+        MessageEvent::Edited => Some(Revision::Edited {
+            text: message.text.clone(),
+            at: message.sent_at,
+        }),
+        MessageEvent::Removed => Some(Revision::Removed {
+            at: message.sent_at,
+        }),
+    }
+}
+
+/// Only the customer's own messages name the customer; an echo is authored by the page.
+fn customer_name(message: &Message) -> Option<&str> {
+    (message.direction == Direction::Inbound)
+        .then_some(message.author.name.as_deref())
+        .flatten()
+}
