@@ -876,15 +876,18 @@ fn attachment(a: &WireAttachment, sticker: bool) -> Attachment {
             _ => AttachmentKind::Unsupported,
         }
     };
-    let url = field("url")
-        .and_then(Value::as_str)
-        .or(a.url.as_deref())
-        .filter(|u| !u.is_empty())
-        .map(str::to_string)
-        .or_else(|| match kind {
-            AttachmentKind::Location => geo_uri(field("coordinates")),
-            _ => None,
-        });
+    // A location's coordinates say more than the tracking redirect Meta sends beside them.
+    let geo = match kind {
+        AttachmentKind::Location => geo_uri(field("coordinates")),
+        _ => None,
+    };
+    let url = geo.or_else(|| {
+        field("url")
+            .and_then(Value::as_str)
+            .or(a.url.as_deref())
+            .filter(|u| !u.is_empty())
+            .map(str::to_string)
+    });
     let name = a
         .title
         .as_deref()
@@ -904,4 +907,857 @@ fn geo_uri(coordinates: Option<&Value>) -> Option<String> {
     let long = c.get("long").and_then(Value::as_f64)?;
     ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&long))
         .then(|| format!("geo:{lat},{long}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Headers;
+
+    const SECRET: &str = "fb-test-app-secret";
+    const TOKEN: &str = "fb-test-verify-token";
+
+    fn channel() -> FacebookChannel {
+        FacebookChannel::new(SecretString::from(SECRET), SecretString::from(TOKEN))
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-20T10:00:00Z")
+            .unwrap()
+            .to_utc()
+    }
+
+    fn event(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../../events/facebook/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    fn parse_body(body: &[u8]) -> Result<Vec<Message>, ParseError> {
+        channel().parse(&VerifiedWebhook::new(body), now())
+    }
+
+    fn parse(name: &str) -> Vec<Message> {
+        parse_body(&event(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    fn parse_one(name: &str) -> Message {
+        let mut messages = parse(name);
+        assert_eq!(messages.len(), 1, "{name}: {messages:?}");
+        messages.remove(0)
+    }
+
+    fn key(m: &Message) -> String {
+        m.conversation.key(m.channel).unwrap().as_str().to_string()
+    }
+
+    fn ms(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(ms).unwrap()
+    }
+
+    fn secs(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(s, 0).unwrap()
+    }
+
+    fn kinds(m: &Message) -> Vec<AttachmentKind> {
+        m.attachments.iter().map(|a| a.kind).collect()
+    }
+
+    fn handshake(raw_query: &str) -> Result<HandshakeReply, HandshakeError> {
+        channel().handshake(&Query::parse(raw_query))
+    }
+
+    fn verify(headers: &Headers, body: &[u8]) -> Result<(), VerifyError> {
+        channel()
+            .verify(&WebhookRequest { headers, body }, now())
+            .map(|_| ())
+    }
+
+    fn signed(body: &[u8]) -> Headers {
+        Headers::new([("X-Hub-Signature-256", FacebookChannel::sign(SECRET, body))])
+    }
+
+    // ---- handshake ----
+
+    #[test]
+    fn answers_the_subscription_challenge_when_the_token_matches() {
+        let reply = handshake(
+            "hub.mode=subscribe&hub.verify_token=fb-test-verify-token&hub.challenge=1158201444",
+        );
+        assert_eq!(
+            reply,
+            Ok(HandshakeReply {
+                content_type: "text/plain",
+                body: "1158201444".into()
+            })
+        );
+    }
+
+    #[test]
+    fn refuses_a_wrong_verify_token_or_mode() {
+        for query in [
+            "hub.mode=subscribe&hub.verify_token=guess&hub.challenge=1",
+            "hub.mode=subscribe&hub.verify_token=fb-test-verify-token-&hub.challenge=1",
+            "hub.mode=subscribe&hub.verify_token=FB-TEST-VERIFY-TOKEN&hub.challenge=1",
+            "hub.mode=unsubscribe&hub.verify_token=fb-test-verify-token&hub.challenge=1",
+        ] {
+            assert!(
+                matches!(handshake(query), Err(HandshakeError::Forbidden(_))),
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_handshakes_missing_a_parameter() {
+        for query in [
+            "",
+            "hub.verify_token=fb-test-verify-token&hub.challenge=1",
+            "hub.mode=subscribe&hub.challenge=1",
+            "hub.mode=subscribe&hub.verify_token=fb-test-verify-token",
+            "hub.mode=subscribe&hub.verify_token=fb-test-verify-token&hub.challenge=",
+            "hub.mode=subscribe&hub.verify_token=&hub.challenge=1",
+        ] {
+            assert!(
+                matches!(handshake(query), Err(HandshakeError::BadRequest(_))),
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn bounds_the_challenge_it_echoes() {
+        let ok = "7".repeat(MAX_CHALLENGE_CHARS);
+        let q = |c: &str| format!("hub.mode=subscribe&hub.verify_token={TOKEN}&hub.challenge={c}");
+        assert_eq!(handshake(&q(&ok)).map(|r| r.body), Ok(ok.clone()));
+        for bad in [format!("{ok}7"), "a%20b".into(), "%3Cscript%3E%0A".into()] {
+            assert!(
+                matches!(handshake(&q(&bad)), Err(HandshakeError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_every_handshake_when_no_token_is_configured() {
+        let c = FacebookChannel::new(SecretString::from(SECRET), SecretString::from(""));
+        let query = Query::parse("hub.mode=subscribe&hub.verify_token=x&hub.challenge=1");
+        assert!(matches!(
+            c.handshake(&query),
+            Err(HandshakeError::Forbidden(_))
+        ));
+    }
+
+    // ---- verify ----
+
+    #[test]
+    fn signs_like_the_published_hub_signature_vector() {
+        assert_eq!(
+            FacebookChannel::sign("It's a Secret to Everybody", b"Hello, World!"),
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+    }
+
+    #[test]
+    fn accepts_a_correctly_signed_request() {
+        let body = event("messenger-text.json");
+        assert_eq!(verify(&signed(&body), &body), Ok(()));
+        let upper = FacebookChannel::sign(SECRET, &body).to_ascii_uppercase();
+        let headers = Headers::new([("x-hub-signature-256", upper)]);
+        assert_eq!(verify(&headers, &body), Ok(()));
+    }
+
+    #[test]
+    fn rejects_signature_over_modified_body() {
+        let body = event("messenger-text.json");
+        let headers = signed(&body);
+        let forged = String::from_utf8(body.clone())
+            .unwrap()
+            .replace("hello, world!", "hello, world?");
+        assert_eq!(
+            verify(&headers, forged.as_bytes()),
+            Err(VerifyError::BadSignature)
+        );
+        let mut trailing = body.clone();
+        trailing.push(b'\n');
+        assert_eq!(verify(&headers, &trailing), Err(VerifyError::BadSignature));
+    }
+
+    #[test]
+    fn rejects_a_signature_made_with_another_secret() {
+        let body = event("messenger-text.json");
+        let headers = Headers::new([("x-hub-signature-256", FacebookChannel::sign(TOKEN, &body))]);
+        assert_eq!(verify(&headers, &body), Err(VerifyError::BadSignature));
+    }
+
+    #[test]
+    fn rejects_a_request_without_signature_header() {
+        let body = event("messenger-text.json");
+        assert_eq!(
+            verify(&Headers::default(), &body),
+            Err(VerifyError::MissingHeader("X-Hub-Signature-256"))
+        );
+    }
+
+    #[test]
+    fn refuses_the_legacy_sha1_header_alone() {
+        let body = event("messenger-text.json");
+        let headers = Headers::new([(
+            "X-Hub-Signature",
+            "sha1=0123456789abcdef0123456789abcdef01234567",
+        )]);
+        assert_eq!(
+            verify(&headers, &body),
+            Err(VerifyError::MissingHeader("X-Hub-Signature-256"))
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_signature_headers() {
+        let body = event("messenger-text.json");
+        let good_hex = signature::hmac_sha256_hex(SECRET.as_bytes(), &[&body]);
+        for bad in [
+            String::new(),
+            good_hex.clone(),
+            format!("sha1={good_hex}"),
+            format!("sha256:{good_hex}"),
+            "sha256=".into(),
+            "sha256=abc".into(),
+            format!("sha256={}", "zz".repeat(32)),
+            format!("sha256={good_hex}00"),
+            format!("sha256={}", &good_hex[..62]),
+            format!("sha256=é{}", &good_hex[..62]),
+            "é".into(),
+        ] {
+            let headers = Headers::new([("x-hub-signature-256", bad.clone())]);
+            assert!(
+                matches!(
+                    verify(&headers, &body),
+                    Err(VerifyError::MalformedHeader {
+                        header: "X-Hub-Signature-256",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn verifies_the_exact_bytes_with_escaped_non_ascii() {
+        let body = event("messenger-non-ascii-escaped.json");
+        assert!(body.windows(6).any(|w| w == br"\u00e4"));
+        let headers = signed(&body);
+        assert_eq!(verify(&headers, &body), Ok(()));
+
+        // Re-serialized JSON holds the same data but not the same bytes: it must not verify.
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        let reserialized = serde_json::to_vec(&value).unwrap();
+        assert_ne!(reserialized, body);
+        assert!(String::from_utf8(reserialized.clone())
+            .unwrap()
+            .contains('ä'));
+        assert_eq!(
+            verify(&headers, &reserialized),
+            Err(VerifyError::BadSignature)
+        );
+
+        let m = parse_one("messenger-non-ascii-escaped.json");
+        assert_eq!(
+            m.text,
+            "Grüße! Können Sie die Adresse ändern? Siehe https://example.com/order/42 🙏"
+        );
+    }
+
+    #[test]
+    fn refuses_every_request_when_no_app_secret_is_configured() {
+        let c = FacebookChannel::new(SecretString::from(""), SecretString::from(TOKEN));
+        let body = event("messenger-text.json");
+        let headers = Headers::new([("x-hub-signature-256", FacebookChannel::sign("", &body))]);
+        assert!(matches!(
+            c.verify(
+                &WebhookRequest {
+                    headers: &headers,
+                    body: &body
+                },
+                now()
+            ),
+            Err(VerifyError::BadSignature)
+        ));
+    }
+
+    // ---- parse: Messenger ----
+
+    #[test]
+    fn parses_a_messenger_text_into_a_private_inbound_message() {
+        let body = event("messenger-text.json");
+        let m = parse_one("messenger-text.json");
+        assert_eq!(m.channel, ChannelKind::Facebook);
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(m.event, MessageEvent::Created);
+        assert_eq!(m.visibility, Visibility::Private);
+        assert_eq!(m.platform_message_id.as_deref(), Some("m_sample_text_0001"));
+        assert_eq!(key(&m), "facebook:dm:PAGE_ID_100200300:PSID_2345678901");
+        assert_eq!(
+            m.author,
+            Author {
+                platform_id: "PSID_2345678901".into(),
+                ..Author::default()
+            }
+        );
+        assert_eq!(m.text, "hello, world!");
+        assert!(m.attachments.is_empty());
+        assert!(m.replies_to.is_empty());
+        assert_eq!(m.sent_at, ms(1732270000000));
+        assert_eq!(m.received_at, now());
+        assert_eq!(m.raw, Some(RawRef::of(&body)));
+        assert!(m.id.as_str().starts_with("msg_"));
+    }
+
+    #[test]
+    fn accepts_ids_sent_as_numbers() {
+        let m = parse_one("messenger-text-numeric-ids.json");
+        assert_eq!(key(&m), "facebook:dm:12345654332:987654321432");
+        assert_eq!(m.author.platform_id, "987654321432");
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("mid.1457764197618:41d102a3e1ae206a38")
+        );
+        assert_eq!(m.sent_at, ms(1457764197627));
+
+        // Mixed: entry id a string, recipient a number.
+        let m = parse_one("messenger-quick-reply.json");
+        assert_eq!(key(&m), "facebook:dm:1234567890321:987654321432");
+    }
+
+    #[test]
+    fn parses_a_real_capture_with_string_ids() {
+        let m = parse_one("messenger-text-real-capture.json");
+        assert_eq!(key(&m), "facebook:dm:311494332880244:2150393045080607");
+        assert_eq!(m.text, "hi");
+        assert_eq!(m.sent_at, ms(1559102363925));
+    }
+
+    #[test]
+    fn keeps_an_attachment_only_message_with_empty_text() {
+        let m = parse_one("messenger-attachment-only.json");
+        assert_eq!(m.text, "");
+        assert_eq!(kinds(&m), [AttachmentKind::Image]);
+        assert_eq!(
+            m.attachments[0].url.as_deref(),
+            Some("https://scontent.example.net/v/t1.15752-9/photo.jpg")
+        );
+    }
+
+    #[test]
+    fn maps_a_legacy_fallback_attachment_with_a_string_payload_to_a_link() {
+        let m = parse_one("messenger-fallback-attachment.json");
+        assert_eq!(kinds(&m), [AttachmentKind::Link]);
+        assert_eq!(
+            m.attachments[0].url.as_deref(),
+            Some("https://www.messenger.com/")
+        );
+        assert_eq!(m.attachments[0].name.as_deref(), Some("Legacy Attachment"));
+    }
+
+    #[test]
+    fn recognizes_a_sticker_sent_as_an_image() {
+        let m = parse_one("messenger-sticker.json");
+        assert_eq!(kinds(&m), [AttachmentKind::Sticker]);
+        let url = m.attachments[0].url.as_deref().unwrap();
+        assert!(
+            url.starts_with("https://scontent.xx.fbcdn.net/v/t39.1997-6/851557_"),
+            "{url}"
+        );
+    }
+
+    #[test]
+    fn gives_a_shared_location_as_a_geo_uri() {
+        let m = parse_one("messenger-location.json");
+        assert_eq!(kinds(&m), [AttachmentKind::Location]);
+        assert_eq!(m.attachments[0].url.as_deref(), Some("geo:52.52,13.405"));
+        assert_eq!(m.attachments[0].name.as_deref(), Some("Pinned Location"));
+    }
+
+    #[test]
+    fn threads_an_echo_as_outbound_from_the_page_to_the_recipient() {
+        let inbound = parse_one("messenger-text.json");
+        let m = parse_one("messenger-echo.json");
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(m.author.platform_id, "PAGE_ID_100200300");
+        assert_eq!(m.conversation.customer_id(), Some("PSID_2345678901"));
+        assert_eq!(key(&m), key(&inbound));
+        assert_eq!(m.platform_message_id.as_deref(), Some("m_sample_echo_0003"));
+        assert_eq!(m.text, "Thanks, we are on it.");
+        assert_eq!(m.visibility, Visibility::Private);
+    }
+
+    #[test]
+    fn reads_standby_events_and_echoes_whose_sender_is_the_user() {
+        // This fixture keeps sender = user on an echo: the page is still the entry's id.
+        let m = parse_one("messenger-standby-echo.json");
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(m.author.platform_id, "12345654332");
+        assert_eq!(key(&m), "facebook:dm:12345654332:987654321432");
+        assert_eq!(m.text, "hello, world!");
+    }
+
+    #[test]
+    fn ignores_delivery_read_reaction_and_seen_events_without_error() {
+        for name in [
+            "messenger-delivery-read.json",
+            "messenger-reaction.json",
+            "instagram-seen.json",
+        ] {
+            assert_eq!(parse(name), [], "{name}");
+        }
+    }
+
+    #[test]
+    fn keeps_the_text_of_a_quick_reply() {
+        let m = parse_one("messenger-quick-reply.json");
+        assert_eq!(m.text, "quick reply text");
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(m.sent_at, ms(1470779510432));
+    }
+
+    #[test]
+    fn turns_a_postback_into_an_inbound_message() {
+        let m = parse_one("messenger-postback-button.json");
+        assert_eq!(m.text, "Talk to an agent");
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("m_sample_postback_0006")
+        );
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(key(&m), "facebook:dm:PAGE_ID_100200300:PSID_2345678901");
+    }
+
+    #[test]
+    fn gives_a_postback_without_mid_or_title_a_deterministic_id_and_its_payload() {
+        let m = parse_one("messenger-postback.json");
+        assert_eq!(m.text, "USER_DEFINED_PAYLOAD");
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("postback:987654321432:1458692752478")
+        );
+        let again = parse_one("messenger-postback.json");
+        assert_eq!(again.dedup_key(), m.dedup_key());
+        assert_ne!(again.id, m.id);
+    }
+
+    #[test]
+    fn turns_a_message_edit_into_an_edited_event() {
+        let m = parse_one("messenger-message-edit.json");
+        assert_eq!(m.event, MessageEvent::Edited);
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("mid.1457764197618:41d102a3e1ae206a38")
+        );
+        assert_eq!(m.text, "hello, world!");
+        assert_eq!(m.author.platform_id, "987654321432");
+        assert_eq!(m.direction, Direction::Inbound);
+    }
+
+    #[test]
+    fn links_a_swipe_reply_to_the_quoted_message() {
+        let m = parse_one("messenger-reply-to.json");
+        assert_eq!(
+            m.replies_to,
+            ["very_long_id_representing_the_original_message"]
+        );
+    }
+
+    #[test]
+    fn turns_an_unsend_into_a_removal() {
+        let m = parse_one("messenger-unsend.json");
+        assert_eq!(m.event, MessageEvent::Removed);
+        assert_eq!(m.platform_message_id.as_deref(), Some("message_id"));
+        assert_eq!(m.text, "");
+        let m = parse_one("instagram-unsend.json");
+        assert_eq!(m.event, MessageEvent::Removed);
+        assert_eq!(m.channel, ChannelKind::Instagram);
+        assert_eq!(m.platform_message_id.as_deref(), Some("external_id"));
+        assert_eq!(m.sent_at, ms(1569262485349));
+    }
+
+    #[test]
+    fn returns_every_message_of_a_batched_payload_in_order() {
+        let messages = parse("messenger-batched.json");
+        let ids: Vec<_> = messages
+            .iter()
+            .map(|m| m.platform_message_id.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "m_sample_batch_0001",
+                "m_sample_batch_0002",
+                "m_sample_batch_0003",
+                "m_sample_batch_0004"
+            ]
+        );
+        assert_eq!(kinds(&messages[1]), [AttachmentKind::File]);
+        assert_eq!(messages[2].author.platform_id, "PSID_3456789012");
+        assert_eq!(messages[2].sent_at, ms(1732270800500));
+        assert_eq!(messages[3].direction, Direction::Outbound);
+        assert_eq!(key(&messages[3]), key(&messages[0]));
+        assert_ne!(key(&messages[2]), key(&messages[0]));
+    }
+
+    // ---- parse: Instagram Direct ----
+
+    #[test]
+    fn parses_an_instagram_message() {
+        let m = parse_one("instagram-message.json");
+        assert_eq!(m.channel, ChannelKind::Instagram);
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(m.visibility, Visibility::Private);
+        assert_eq!(
+            key(&m),
+            "instagram:dm:IG_BUSINESS_ID_17841400000:IGSID_6789012345"
+        );
+        assert_eq!(m.author.platform_id, "IGSID_6789012345");
+        assert_eq!(m.text, "Do you ship to Austria? 🇦🇹");
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQx")
+        );
+        assert_eq!(m.sent_at, ms(1732270600000));
+    }
+
+    #[test]
+    fn keeps_a_like_heart_without_payload_as_unsupported() {
+        let m = parse_one("instagram-like-heart.json");
+        assert_eq!(m.channel, ChannelKind::Instagram);
+        assert_eq!(kinds(&m), [AttachmentKind::Unsupported]);
+        assert_eq!(m.attachments[0].url, None);
+        assert_eq!(m.text, "");
+    }
+
+    #[test]
+    fn keeps_story_mentions_and_unknown_types_as_unsupported_with_their_url() {
+        let m = parse_one("instagram-story-mention.json");
+        assert_eq!(kinds(&m), [AttachmentKind::Unsupported]);
+        assert_eq!(m.attachments[0].url.as_deref(), Some("https://story-url"));
+        let m = parse_one("instagram-unsupported-attachment.json");
+        assert_eq!(kinds(&m), [AttachmentKind::Unsupported]);
+        assert!(m.attachments[0]
+            .url
+            .as_deref()
+            .unwrap()
+            .starts_with("https://lookaside.fbsbx.com/ig_messaging_cdn/"));
+        assert_eq!(key(&m), "instagram:dm:17841452691600098:5614879045272581");
+    }
+
+    #[test]
+    fn threads_an_instagram_echo_as_outbound() {
+        let m = parse_one("instagram-echo.json");
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(m.author.platform_id, "1234567890");
+        assert_eq!(key(&m), "instagram:dm:1234567890:5678");
+        assert_eq!(m.platform_message_id.as_deref(), Some("qT7ywaK"));
+        assert_eq!(m.sent_at, ms(1459991487970));
+    }
+
+    #[test]
+    fn turns_an_instagram_icebreaker_into_a_message_titled_like_the_button() {
+        let m = parse_one("instagram-postback.json");
+        assert_eq!(m.channel, ChannelKind::Instagram);
+        assert_eq!(m.text, "icebreaker question");
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("postback:5678:1459991487970")
+        );
+        assert_eq!(key(&m), "instagram:dm:1234567890:5678");
+    }
+
+    // ---- parse: comments ----
+
+    #[test]
+    fn parses_a_page_comment_into_a_public_comment_thread() {
+        let m = parse_one("feed-comment-add.json");
+        assert_eq!(m.channel, ChannelKind::Facebook);
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(m.event, MessageEvent::Created);
+        assert_eq!(m.visibility, Visibility::Public);
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("POST_777_COMMENT_901")
+        );
+        assert_eq!(
+            key(&m),
+            "facebook:comments:PAGE_ID_100200300_POST_777:USER_ID_5550001"
+        );
+        assert_eq!(m.author.platform_id, "USER_ID_5550001");
+        assert_eq!(m.author.name.as_deref(), Some("Sam Sample"));
+        assert_eq!(m.text, "Where is my order?");
+        assert!(m.replies_to.is_empty());
+        assert!(m.attachments.is_empty());
+        assert_eq!(m.sent_at, secs(1732270400));
+    }
+
+    #[test]
+    fn turns_an_edited_comment_into_an_edited_event() {
+        let m = parse_one("feed-comment-edited.json");
+        assert_eq!(m.event, MessageEvent::Edited);
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("POST_777_COMMENT_901")
+        );
+        assert_eq!(m.text, "Where is my order? It's been 2 weeks.");
+        assert_eq!(m.sent_at, secs(1732270500));
+    }
+
+    #[test]
+    fn links_a_reply_comment_to_its_parent_comment() {
+        let m = parse_one("feed-comment-reply.json");
+        assert_eq!(m.replies_to, ["POST_777_COMMENT_901"]);
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(
+            key(&m),
+            "facebook:comments:PAGE_ID_100200300_POST_777:USER_ID_5550002"
+        );
+        assert_eq!(m.author.name.as_deref(), Some("Robin Reply"));
+    }
+
+    #[test]
+    fn treats_a_comment_by_the_page_itself_as_outbound() {
+        let m = parse_one("feed-comment-by-page.json");
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(m.author.platform_id, "1234567890321");
+        assert_eq!(m.author.name.as_deref(), Some("Tester"));
+        assert_eq!(
+            key(&m),
+            "facebook:comments:1234567890321_901097836652708:1234567890321"
+        );
+        assert_eq!(m.text, "and the next one");
+        assert_eq!(m.sent_at, secs(1449135003));
+    }
+
+    #[test]
+    fn reads_legacy_sender_fields_and_comment_photos() {
+        let m = parse_one("feed-comment-add-with-photo.json");
+        assert_eq!(m.author.platform_id, "1234567890321");
+        assert_eq!(m.author.name.as_deref(), Some("Tester"));
+        assert_eq!(kinds(&m), [AttachmentKind::Image]);
+        assert!(m.attachments[0]
+            .url
+            .as_deref()
+            .unwrap()
+            .starts_with("https://scontent-fra3-1.xx.fbcdn.net/"));
+
+        let m = parse_one("feed-comment-edited-legacy-sender.json");
+        assert_eq!(m.event, MessageEvent::Edited);
+        assert_eq!(m.author.platform_id, "1234567890321");
+        assert_eq!(m.author.name.as_deref(), Some("Tester"));
+        assert_eq!(m.text, "Let's see the Webhooks in action :D");
+        assert_eq!(m.sent_at, secs(1448555737));
+    }
+
+    #[test]
+    fn turns_a_removed_comment_into_a_removal_dated_by_the_entry() {
+        let m = parse_one("feed-comment-remove.json");
+        assert_eq!(m.event, MessageEvent::Removed);
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("905578656204626_905579239537901")
+        );
+        assert_eq!(m.text, "");
+        assert_eq!(m.author.name.as_deref(), Some("John Doe"));
+        assert_eq!(m.sent_at, secs(1452107182));
+    }
+
+    #[test]
+    fn ignores_hidden_comments_and_other_feed_items() {
+        assert_eq!(parse("feed-comment-hide.json"), []);
+        assert_eq!(parse("feed-reaction.json"), []);
+    }
+
+    #[test]
+    fn parses_an_instagram_comment_with_its_handle() {
+        let m = parse_one("instagram-comment.json");
+        assert_eq!(m.channel, ChannelKind::Instagram);
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(m.visibility, Visibility::Public);
+        assert_eq!(m.event, MessageEvent::Created);
+        assert_eq!(m.platform_message_id.as_deref(), Some("123456789"));
+        assert_eq!(key(&m), "instagram:comments:76543987:1234536447");
+        assert_eq!(
+            m.author,
+            Author {
+                platform_id: "1234536447".into(),
+                handle: Some("testuser".into()),
+                ..Author::default()
+            }
+        );
+        assert_eq!(m.text, "This is an example.");
+        assert_eq!(m.replies_to, ["987654321"]);
+        assert_eq!(m.sent_at, secs(1519399307));
+    }
+
+    // ---- parse: everything else ----
+
+    #[test]
+    fn parses_every_sample_event() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/facebook");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let body = std::fs::read(&path).unwrap();
+            for m in parse_body(&body).unwrap_or_else(|e| panic!("{path:?}: {e}")) {
+                assert!(m.conversation.key(m.channel).is_ok(), "{path:?}");
+                assert!(m.platform_message_id.is_some(), "{path:?}");
+                assert!(!m.author.platform_id.is_empty(), "{path:?}");
+            }
+            count += 1;
+        }
+        assert!(count >= 30);
+    }
+
+    #[test]
+    fn rejects_objects_other_than_page_and_instagram() {
+        for body in [
+            r#"{"object":"whatsapp_business_account","entry":[]}"#,
+            r#"{"object":"user","entry":[]}"#,
+            r#"{"entry":[]}"#,
+            r#"{"object":"page"}"#,
+            r#"{"object":null,"entry":null}"#,
+        ] {
+            assert!(
+                matches!(parse_body(body.as_bytes()), Err(ParseError::Invalid(_))),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_and_truncated_bodies() {
+        let body = event("messenger-batched.json");
+        for bad in [
+            &body[..body.len() / 2],
+            &body[..body.len() - 1],
+            b"{".as_slice(),
+            b"{\"object\":\"page\",\"entry\":{}}".as_slice(),
+            b"{\"object\":\"page\",\"entry\":[{\"messaging\":{}}]}".as_slice(),
+            b"{\"object\":\"page\",\"entry\":[{\"messaging\":[{\"message\":{\"text\":5}}]}]}"
+                .as_slice(),
+        ] {
+            assert!(
+                matches!(parse_body(bad), Err(ParseError::Json(_))),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        for bad in [
+            b"".as_slice(),
+            b"not json",
+            b"[]",
+            b"[\"page\",[]]",
+            b"null",
+        ] {
+            assert!(parse_body(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn yields_nothing_for_entries_without_events() {
+        for body in [
+            r#"{"object":"page","entry":[]}"#,
+            r#"{"object":"page","entry":[{}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","time":1,"messaging":[],"changes":[]}]}"#,
+            r#"{"object":"instagram","entry":[{"id":"1","changes":[{"field":"mentions","value":{"media_id":"1"}}]}]}"#,
+        ] {
+            assert_eq!(parse_body(body.as_bytes()), Ok(vec![]), "{body}");
+        }
+    }
+
+    #[test]
+    fn skips_message_events_without_the_ids_a_message_needs() {
+        let body = br#"{"object":"page","entry":[{"id":"P","time":1732270000000,"messaging":[
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"message":{"text":"no mid"}},
+            {"recipient":{"id":"P"},"message":{"mid":"m.1","text":"no sender"}},
+            {"sender":{"id":"P"},"recipient":{"id":"P"},"message":{"mid":"m.2","text":"page to itself"}},
+            {"sender":{"id":"U"},"recipient":{"id":"P"},"message":{"mid":"m.3","text":"ok"}}]}]}"#;
+        let messages = parse_body(body).unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0].platform_message_id.as_deref(), Some("m.3"));
+        // No timestamp: the entry's time (ms) stands in.
+        assert_eq!(messages[0].sent_at, ms(1732270000000));
+    }
+
+    #[test]
+    fn dates_an_undated_event_by_its_arrival() {
+        let body = br#"{"object":"page","entry":[{"id":"P","changes":[{"field":"feed","value":
+            {"item":"comment","verb":"add","comment_id":"c","post_id":"p","from":{"id":"u"},
+             "created_time":99999999999999999}}]}]}"#;
+        let m = &parse_body(body).unwrap()[0];
+        assert_eq!(m.sent_at, now());
+        assert_eq!(m.text, "");
+    }
+
+    #[test]
+    fn refuses_ids_too_large_to_be_exact() {
+        let exact = br#"{"object":"page","entry":[{"id":18446744073709551615,"messaging":[{"sender":{"id":-1},"recipient":{"id":18446744073709551615},"timestamp":1,"message":{"mid":"m"}}]}]}"#;
+        let m = &parse_body(exact).unwrap()[0];
+        assert_eq!(key(m), "facebook:dm:18446744073709551615:-1");
+        let lossy = br#"{"object":"page","entry":[{"id":123456789012345678901234567890}]}"#;
+        assert!(matches!(parse_body(lossy), Err(ParseError::Json(_))));
+    }
+
+    #[test]
+    fn never_panics_on_garbage() {
+        let deep = format!(
+            r#"{{"object":"page","entry":[{{"id":"1","messaging":[{{"optin":{}{}}}]}}]}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let deep_change = format!(
+            r#"{{"object":"page","entry":[{{"changes":[{{"field":"feed","value":{{"item":"comment","x":{}}}}}]}}]}}"#,
+            "[".repeat(100_000)
+        );
+        let unclosed = "[".repeat(1_000_000);
+        let bodies: Vec<Vec<u8>> = [
+            "[]",
+            "{}",
+            "0",
+            "\"page\"",
+            r#"{"object":"page","entry":[{}]}"#,
+            r#"{"object":"page","entry":[null]}"#,
+            r#"{"object":"page","entry":null}"#,
+            r#"{"object":"page","entry":[{"id":null,"time":null,"messaging":null,"standby":null,"changes":null}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":null,"recipient":null,"timestamp":null,"message":null,"postback":null}]}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},"message":{"mid":null,"text":null,"attachments":null}}]}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},"message":{"mid":"m","attachments":[null]}}]}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},"message":{"mid":"m","attachments":[{"type":null,"payload":null},{"payload":5},{"type":"location","payload":{"coordinates":{"lat":1e999}}},{"type":"location","payload":{"coordinates":{"lat":"x","long":[]}}}]}}]}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},"timestamp":1e300,"message":{"mid":"m"}},{"sender":{"id":"2"},"timestamp":-9223372036854775808,"message":{"mid":"m"}},{"sender":{"id":"2"},"timestamp":true,"message":{"mid":"m"}},{"sender":{"id":"2"},"timestamp":"yesterday","message":{"mid":"m"}}]}]}"#,
+            r#"{"object":"page","entry":[{"id":1.5}]}"#,
+            r#"{"object":"page","entry":[{"id":{"a":1}}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":""},"recipient":{"id":" "},"postback":{}}]}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},"postback":{}}]}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","changes":[null,{},{"field":null,"value":null},{"field":"feed","value":[]},{"field":"feed","value":"x"},{"field":"feed","value":{"item":"comment","verb":5}}]}]}"#,
+            r#"{"object":"page","entry":[{"id":"1","changes":[{"field":"feed","value":{"item":"comment","verb":"remove","comment_id":"c","post_id":"p"}}]}]}"#,
+            r#"{"object":"instagram","entry":[{"id":"1","changes":[{"field":"comments","value":{"id":null,"from":null,"media":null}},{"field":"comments","value":{"id":"c","from":{"id":"u"},"media":{"id":"m"},"text":null}}]}]}"#,
+            r#"{"object":"page","object":"instagram","entry":[]}"#,
+            &deep,
+            &deep_change,
+            &unclosed,
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .chain([vec![0xff, 0xfe, b'{'], b"{\"object\":\"page\xff\"}".to_vec()])
+        .collect();
+        for body in &bodies {
+            let _ = parse_body(body);
+        }
+        // A removed comment naming no author is still a removal.
+        let removed = parse_body(
+            br#"{"object":"page","entry":[{"id":"1","changes":[{"field":"feed","value":{"item":"comment","verb":"remove","comment_id":"c","post_id":"p"}}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(removed[0].event, MessageEvent::Removed);
+        assert_eq!(removed[0].author.platform_id, UNKNOWN_AUTHOR);
+    }
 }
