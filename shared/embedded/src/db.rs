@@ -332,3 +332,59 @@ pub(crate) fn to_nanos(at: DateTime<Utc>) -> Result<i64, DbError> {
 pub(crate) fn from_nanos(nanos: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_nanos(nanos)
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::ffi;
+
+    use super::*;
+
+    fn failure(code: std::os::raw::c_int) -> StoreError {
+        DbError::from(rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)).into()
+    }
+
+    #[test]
+    fn busy_locked_and_io_failures_are_retryable() {
+        for code in [
+            ffi::SQLITE_BUSY,
+            ffi::SQLITE_LOCKED,
+            ffi::SQLITE_IOERR,
+            ffi::SQLITE_FULL,
+        ] {
+            let err = failure(code);
+            assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+            assert!(err.is_retryable());
+        }
+    }
+
+    #[test]
+    fn constraint_and_size_failures_are_rejections() {
+        for code in [ffi::SQLITE_CONSTRAINT, ffi::SQLITE_TOOBIG] {
+            let err = failure(code);
+            assert!(matches!(err, StoreError::Rejected(_)), "{err:?}");
+            assert!(!err.is_retryable());
+        }
+    }
+
+    #[test]
+    fn a_corrupt_file_is_corrupt() {
+        for code in [ffi::SQLITE_CORRUPT, ffi::SQLITE_NOTADB] {
+            assert!(matches!(failure(code), StoreError::Corrupt(_)));
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_incompatible() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crossdesk.db");
+        std::fs::write(&path, vec![b'x'; 4096]).unwrap();
+        let err = Database::open(&path).unwrap_err();
+        assert!(matches!(err, OpenError::Incompatible(_)), "{err:?}");
+    }
+
+    #[test]
+    fn timestamps_round_trip_to_the_nanosecond() {
+        let at = DateTime::from_timestamp(1_714_557_600, 123_456_789).unwrap();
+        assert_eq!(from_nanos(to_nanos(at).unwrap()), at);
+    }
+}

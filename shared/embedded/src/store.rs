@@ -583,3 +583,254 @@ fn set_delivery(
     tx.commit()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crossdesk_core::writer::{TicketWriter, WriteOutcome};
+    use crossdesk_core::{NewTicket, Revision};
+    use crossdesk_store_contract::{at, MessageBuilder as M};
+
+    use super::*;
+
+    async fn write(store: &SqliteStore, message: &Message) -> WriteOutcome {
+        TicketWriter::new(Arc::new(store.clone()))
+            .write(message)
+            .await
+            .expect("write")
+    }
+
+    fn ticket_of(outcome: &WriteOutcome) -> TicketId {
+        match outcome {
+            WriteOutcome::Stored { ticket_id, .. }
+            | WriteOutcome::Duplicate { ticket_id, .. }
+            | WriteOutcome::Revised { ticket_id, .. } => ticket_id.clone(),
+            WriteOutcome::Ignored => panic!("ignored"),
+        }
+    }
+
+    #[tokio::test]
+    async fn data_survives_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crossdesk.db");
+        let m = M::facebook_dm("u1", "m1").build();
+        let t = {
+            let store = SqliteStore::open(&path).unwrap();
+            ticket_of(&write(&store, &m).await)
+        };
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.list_messages(&t).await.unwrap(), vec![m.clone()]);
+        assert!(matches!(
+            write(&store, &m).await,
+            WriteOutcome::Duplicate { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn writers_on_two_connections_to_one_file_make_one_ticket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crossdesk.db");
+        let stores = [
+            SqliteStore::open(&path).unwrap(),
+            SqliteStore::open(&path).unwrap(),
+        ];
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                // Each message is delivered twice, once through each connection.
+                let m = M::chat("s1", "v1", &format!("c{}", i / 2))
+                    .at(i as i64 / 2)
+                    .build();
+                tokio::spawn(async move { write(&store, &m).await })
+            })
+            .collect();
+        let mut tickets = std::collections::HashSet::new();
+        let mut stored = 0;
+        for task in tasks {
+            let outcome = task.await.unwrap();
+            stored += usize::from(matches!(outcome, WriteOutcome::Stored { .. }));
+            tickets.insert(ticket_of(&outcome));
+        }
+        assert_eq!(tickets.len(), 1);
+        assert_eq!(stored, 8);
+        let t = tickets.into_iter().next().unwrap();
+        assert_eq!(stores[1].list_messages(&t).await.unwrap().len(), 8);
+        assert_eq!(
+            stores[0]
+                .get_ticket(&t)
+                .await
+                .unwrap()
+                .unwrap()
+                .message_count,
+            8
+        );
+    }
+
+    #[tokio::test]
+    async fn list_limit_is_clamped() {
+        let store = SqliteStore::in_memory().unwrap();
+        for i in 0..3 {
+            write(
+                &store,
+                &M::facebook_dm(&format!("u{i}"), &format!("m{i}")).build(),
+            )
+            .await;
+        }
+        let list = |limit| {
+            let store = store.clone();
+            async move {
+                store
+                    .list_tickets(&TicketFilter {
+                        limit,
+                        ..TicketFilter::default()
+                    })
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        };
+        assert_eq!(list(0).await, 1);
+        assert_eq!(list(usize::MAX).await, 3);
+    }
+
+    #[tokio::test]
+    async fn an_edit_older_than_the_last_revision_is_ignored() {
+        let store = SqliteStore::in_memory().unwrap();
+        let comment = M::facebook_comment("p", "u1", "c1")
+            .text("v0")
+            .at(0)
+            .build();
+        write(&store, &comment).await;
+        let revise = |text: &str, secs| {
+            let store = store.clone();
+            let revision = Revision::Edited {
+                text: text.to_string(),
+                at: at(secs),
+            };
+            async move {
+                store
+                    .revise_message(ChannelKind::Facebook, "c1", &revision)
+                    .await
+                    .unwrap()
+                    .is_some()
+            }
+        };
+        assert!(revise("v2", 20).await);
+        assert!(
+            revise("v1", 10).await,
+            "a stale edit is still a known message"
+        );
+        let t = store
+            .find_ticket_by_platform_ids(ChannelKind::Facebook, &["c1".into()])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.list_messages(&t).await.unwrap()[0].text, "v2");
+    }
+
+    #[tokio::test]
+    async fn a_removed_message_stays_removed_when_a_late_edit_arrives() {
+        let store = SqliteStore::in_memory().unwrap();
+        let t = ticket_of(
+            &write(
+                &store,
+                &M::facebook_comment("p", "u1", "c1").text("v0").build(),
+            )
+            .await,
+        );
+        let removed = Revision::Removed { at: at(10) };
+        let edited = Revision::Edited {
+            text: "v1".into(),
+            at: at(20),
+        };
+        store
+            .revise_message(ChannelKind::Facebook, "c1", &removed)
+            .await
+            .unwrap();
+        store
+            .revise_message(ChannelKind::Facebook, "c1", &edited)
+            .await
+            .unwrap();
+        let m = &store.list_messages(&t).await.unwrap()[0];
+        assert_eq!(m.event, MessageEvent::Removed);
+        assert_eq!(m.text, "v0");
+    }
+
+    #[tokio::test]
+    async fn a_taken_new_ticket_id_is_a_retryable_conflict() {
+        let store = SqliteStore::in_memory().unwrap();
+        let first = M::facebook_dm("u1", "m1").build();
+        let t = ticket_of(&write(&store, &first).await);
+        let other = M::facebook_dm("u2", "m2").build();
+        let route = Route {
+            ticket: None,
+            conversation_key: other.conversation.key(other.channel).unwrap(),
+            new_ticket: NewTicket {
+                id: t,
+                subject: "s".into(),
+            },
+        };
+        let err = store
+            .append_message(&route, &other, &ContactId::generate())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
+        assert!(err.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn undecodable_stored_message_is_corrupt() {
+        let store = SqliteStore::in_memory().unwrap();
+        let t = ticket_of(&write(&store, &M::chat("s", "v", "c1").build()).await);
+        store
+            .db
+            .call(|conn| Ok(conn.execute("UPDATE messages SET body = 'not json'", [])?))
+            .await
+            .unwrap();
+        let err = store.list_messages(&t).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_timestamp_outside_the_storable_range_is_rejected() {
+        let store = SqliteStore::in_memory().unwrap();
+        let mut m = M::chat("s", "v", "c1").build();
+        m.sent_at = DateTime::<Utc>::MAX_UTC;
+        let err = store
+            .append_message(
+                &Route {
+                    ticket: None,
+                    conversation_key: m.conversation.key(m.channel).unwrap(),
+                    new_ticket: NewTicket {
+                        id: TicketId::generate(),
+                        subject: "s".into(),
+                    },
+                },
+                &m,
+                &ContactId::generate(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Rejected(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_database_with_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crossdesk.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", crate::SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_missing_directory_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = SqliteStore::open(&dir.path().join("nope/crossdesk.db")).unwrap_err();
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    }
+}
