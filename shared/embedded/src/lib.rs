@@ -26,6 +26,8 @@
 //! `tickets.contact_id` is not a foreign key: like the DynamoDB adapter, the store trusts the
 //! contact the writer resolved.
 
+#![warn(missing_docs)]
+
 mod archive;
 mod db;
 mod queue;

@@ -13,6 +13,8 @@
 //! It returns a [`StoreFixture`]: the store itself, or `(store, guard)` where the guard (a temp
 //! directory, a table to delete) is kept alive until the test ends.
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::sync::Arc;
 
