@@ -1,1 +1,39 @@
-//! placeholder
+//! Crossdesk's embedded adapters for the local stack, all in one SQLite file:
+//! [`SqliteStore`] (the [`TicketStore`](crossdesk_core::TicketStore)), [`SqliteQueue`] (the
+//! inbound and outbound queues, with leases and dead letters) and [`SqliteArchive`] (the raw
+//! payload archive).
+//!
+//! Open one [`Database`] and build all three from it to share one connection, or open each from
+//! the same path (WAL mode lets several connections share the file). Every call runs on tokio's
+//! blocking pool; every write is one `BEGIN IMMEDIATE` transaction.
+//!
+//! # Schema (version 1, in `PRAGMA user_version`)
+//!
+//! The connection runs with `journal_mode=WAL`, `synchronous=FULL`, `foreign_keys=ON` and a
+//! 5 s busy timeout. Timestamps are integers: nanoseconds since the Unix epoch, UTC.
+//!
+//! | table | columns | keys and indexes |
+//! |---|---|---|
+//! | `tickets` | `id`, `status` (`open`/`pending`/`solved`), `channel`, `subject`, `contact_id`, `conversation_key` (the one that started it), `created_at`, `updated_at`, `preview`, `message_count` | primary key `id`; `(updated_at DESC, id)`; `(status, updated_at DESC, id)` |
+//! | `messages` | `seq` (insertion order), `id`, `ticket_id`, `channel`, `platform_message_id` (null for a reply not yet sent), `sent_at`, `revised_at` (last edit/removal applied), `body` (the `Message` as JSON) | primary key `seq`; unique `id`; **unique `(channel, platform_message_id)`**: the dedup; `(ticket_id, sent_at, seq)` |
+//! | `conversation_keys` | `key`, `ticket_id` | primary key `key`: one ticket per conversation |
+//! | `contacts` | `seq`, `id`, `name`, `created_at` | unique `id` |
+//! | `contact_identities` | `seq`, `identity` (`facebook:<psid>`, `email:<address>`, …), `contact_id` | **unique `identity`**: an identity leads to one contact; a contact's `emails` are its `email:` identities |
+//! | `queue_items` | `id` (FIFO order), `queue` (`inbound`/`outbound`), `body` (JSON), `enqueued_at`, `visible_at`, `attempts`, `lease` (token of the current lease), `last_error` | `(queue, id)` |
+//! | `dead_letters` | `id` (the item's), `queue`, `body`, `enqueued_at`, `attempts`, `reason`, `dead_at` | `(queue, id)` |
+//! | `raw_payloads` | `ref` (`sha256:<hex>` of the body), `channel`, `body` (bytes), `stored_at` | primary key `ref` |
+//!
+//! `tickets.contact_id` is not a foreign key: like the DynamoDB adapter, the store trusts the
+//! contact the writer resolved.
+
+#![warn(missing_docs)]
+
+mod archive;
+mod db;
+mod queue;
+mod store;
+
+pub use archive::SqliteArchive;
+pub use db::{Database, OpenError, SCHEMA_VERSION};
+pub use queue::{DeadLetter, Leased, QueueName, Receipt, SqliteQueue, DEFAULT_MAX_ATTEMPTS};
+pub use store::{SqliteStore, MAX_LIST_LIMIT, PREVIEW_CHARS};

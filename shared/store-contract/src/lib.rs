@@ -1,1 +1,120 @@
-//! placeholder
+//! The contract every [`TicketStore`] adapter passes: one suite of async tests, run against the
+//! embedded SQLite store now and the DynamoDB store later.
+//!
+//! An adapter crate runs the whole suite with one line in a test file:
+//!
+//! ```ignore
+//! crossdesk_store_contract::store_contract_tests!(|| async {
+//!     Arc::new(SqliteStore::in_memory().unwrap()) as Arc<dyn TicketStore>
+//! });
+//! ```
+//!
+//! The factory is called once per test and may be asynchronous (create a fresh DynamoDB table).
+//! It returns a [`StoreFixture`]: the store itself, or `(store, guard)` where the guard (a temp
+//! directory, a table to delete) is kept alive until the test ends.
+
+#![warn(missing_docs)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crossdesk_core::TicketStore;
+
+pub mod builder;
+pub mod contract;
+
+pub use builder::{at, MessageBuilder};
+
+/// What a contract test factory produces: a fresh, empty store (and whatever keeps it alive).
+pub trait StoreFixture: Send {
+    /// The store under test.
+    fn store(&self) -> Arc<dyn TicketStore>;
+}
+
+impl StoreFixture for Arc<dyn TicketStore> {
+    fn store(&self) -> Arc<dyn TicketStore> {
+        Arc::clone(self)
+    }
+}
+
+impl<G: Send> StoreFixture for (Arc<dyn TicketStore>, G) {
+    fn store(&self) -> Arc<dyn TicketStore> {
+        Arc::clone(&self.0)
+    }
+}
+
+/// Runs one contract test on a multi-threaded runtime (so the concurrency tests race for real)
+/// against a store made by `factory`.
+pub fn run<F, Fut, X, T, TFut>(factory: F, test: T)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = X>,
+    X: StoreFixture,
+    T: FnOnce(Arc<dyn TicketStore>) -> TFut,
+    TFut: Future<Output = ()>,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the contract test");
+    runtime.block_on(async move {
+        let fixture = factory().await;
+        test(fixture.store()).await;
+        drop(fixture);
+    });
+}
+
+/// Expands to one `#[test]` per contract test, each on a fresh store from `$factory`
+/// (a closure returning a future of a [`StoreFixture`]).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($factory:expr) => {
+        $crate::store_contract_tests!(@each $factory;
+            new_conversation_creates_a_ticket,
+            same_conversation_goes_to_the_same_ticket,
+            late_message_does_not_move_activity_back,
+            email_reply_threads_by_references,
+            platform_id_lookup_takes_the_first_known_id,
+            ticket_reference_threads_into_the_ticket,
+            reference_to_a_missing_ticket_is_ignored,
+            echo_goes_into_the_customers_conversation,
+            routed_message_claims_only_a_free_conversation_key,
+            routing_to_a_missing_ticket_is_rejected,
+            duplicates_are_stored_once,
+            platform_ids_are_scoped_by_channel,
+            retried_append_of_one_message_is_stored_once,
+            unsent_replies_are_never_deduplicated,
+            concurrent_duplicates_are_stored_once,
+            concurrent_first_messages_make_one_ticket,
+            many_concurrent_deliveries_thread_exactly,
+            edit_replaces_the_text,
+            removal_marks_the_message_removed,
+            removal_of_an_unknown_message_is_ignored,
+            edit_of_an_unknown_message_is_stored,
+            inbound_message_reopens_a_solved_ticket,
+            set_status_updates_the_ticket,
+            set_delivery_records_the_delivery,
+            sent_reply_takes_its_platform_id,
+            same_email_on_email_and_chat_is_one_contact,
+            different_customers_are_different_contacts,
+            resolve_contact_adds_missing_identities,
+            resolve_contact_never_merges_contacts,
+            anonymous_contacts_are_distinct,
+            concurrent_resolves_make_one_contact,
+            tickets_are_listed_newest_first,
+            messages_are_listed_oldest_first,
+            stored_message_reads_back_exactly,
+            preview_is_the_first_line_cut_to_140_characters,
+            unknown_ids_read_as_nothing,
+        );
+    };
+    (@each $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::run($factory, $crate::contract::$name);
+            }
+        )*
+    };
+}

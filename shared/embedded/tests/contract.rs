@@ -1,0 +1,24 @@
+//! The `TicketStore` contract, run against `SqliteStore` in memory and in a file.
+
+use std::sync::Arc;
+
+use crossdesk_core::TicketStore;
+use crossdesk_embedded::SqliteStore;
+
+mod in_memory {
+    use super::*;
+
+    crossdesk_store_contract::store_contract_tests!(|| async {
+        Arc::new(SqliteStore::in_memory().expect("in-memory store")) as Arc<dyn TicketStore>
+    });
+}
+
+mod in_a_file {
+    use super::*;
+
+    crossdesk_store_contract::store_contract_tests!(|| async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&dir.path().join("crossdesk.db")).expect("file store");
+        (Arc::new(store) as Arc<dyn TicketStore>, dir)
+    });
+}
