@@ -108,14 +108,18 @@ impl TicketWriter {
         }
 
         let route = self.route(message).await?;
-        let contact = self
-            .store
-            .resolve_contact(
-                &message.customer_identities(),
-                customer_name(message),
-                message.received_at,
-            )
-            .await?;
+        let contact = match self.known_customer(message, &route).await? {
+            Some(contact) => contact,
+            None => {
+                self.store
+                    .resolve_contact(
+                        &message.customer_identities(),
+                        customer_name(message),
+                        message.received_at,
+                    )
+                    .await?
+            }
+        };
         let appended = self.store.append_message(&route, message, &contact).await?;
         if appended.duplicate {
             debug!(ticket_id = %appended.ticket_id, "duplicate delivery acknowledged");
@@ -130,6 +134,22 @@ impl TicketWriter {
             message_id: appended.message_id,
             created_ticket: appended.created_ticket,
         })
+    }
+
+    /// The customer of the ticket an outbound message answers into. The company's own message
+    /// (an echo, the page's comment reply) names the page, not the customer, so the ticket's
+    /// contact is the right one.
+    async fn known_customer(
+        &self,
+        message: &Message,
+        route: &Route,
+    ) -> Result<Option<crate::ids::ContactId>, WriteError> {
+        match (&route.ticket, message.direction) {
+            (Some(ticket), Direction::Outbound) => {
+                Ok(self.store.get_ticket(ticket).await?.map(|t| t.contact_id))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Decides where a message goes (rules 2 to 4 above).

@@ -1,0 +1,167 @@
+//! The agent API: list and read tickets, reply, change status. Same routes and JSON on the local
+//! stack and behind API Gateway.
+//!
+//! - `GET /api/tickets?status=open&channel=email&limit=50`
+//! - `GET /api/tickets/{id}`
+//! - `POST /api/tickets/{id}/replies` `{"text": "...", "channel": "email", "visibility": "public"}`
+//! - `PATCH /api/tickets/{id}` `{"status": "open" | "pending" | "solved"}`
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use crossdesk_core::agent::{AgentDesk, AgentRef, ReplyRequest};
+use crossdesk_core::{ChannelKind, TicketFilter, TicketId, TicketStatus};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::AgentAuth;
+use crate::error::ApiError;
+
+/// The largest agent API request body, in bytes.
+pub const MAX_API_BODY_BYTES: usize = 256 * 1024;
+/// The most tickets one list request returns.
+pub const MAX_LIST_LIMIT: usize = 200;
+
+/// What the agent API needs: the desk and who may call it.
+#[derive(Clone)]
+pub struct AgentState {
+    /// The agents' use cases.
+    pub desk: AgentDesk,
+    /// The caller check.
+    pub auth: Arc<dyn AgentAuth>,
+}
+
+/// The agent API routes over the given state.
+pub fn agent_router(state: AgentState) -> Router {
+    Router::new()
+        .route("/api/tickets", get(list_tickets))
+        .route("/api/tickets/{id}", get(get_ticket).patch(patch_ticket))
+        .route("/api/tickets/{id}/replies", post(post_reply))
+        .with_state(Arc::new(state))
+}
+
+/// The authenticated agent; extracting it answers 401 for anyone else.
+struct Agent(AgentRef);
+
+impl FromRequestParts<Arc<AgentState>> for Agent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AgentState>,
+    ) -> Result<Self, Self::Rejection> {
+        state.auth.authenticate(parts).map(Agent)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    status: Option<String>,
+    channel: Option<String>,
+    limit: Option<String>,
+}
+
+async fn list_tickets(
+    State(state): State<Arc<AgentState>>,
+    _agent: Agent,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<TicketStatus>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let channel = query
+        .channel
+        .as_deref()
+        .map(str::parse::<ChannelKind>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let limit = match query.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIST_LIMIT}"))
+            })?,
+    };
+    let filter = TicketFilter {
+        status,
+        channel,
+        limit,
+    };
+    let tickets = state.desk.list_tickets(&filter).await?;
+    Ok(Json(json!({ "tickets": tickets })).into_response())
+}
+
+async fn get_ticket(
+    State(state): State<Arc<AgentState>>,
+    _agent: Agent,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = ticket_id(&id)?;
+    Ok(Json(state.desk.ticket(&id).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusChange {
+    status: TicketStatus,
+}
+
+async fn patch_ticket(
+    State(state): State<Arc<AgentState>>,
+    _agent: Agent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = ticket_id(&id)?;
+    let change: StatusChange = json_body(&headers, body).await?;
+    let ticket = state.desk.set_status(&id, change.status).await?;
+    Ok(Json(ticket).into_response())
+}
+
+async fn post_reply(
+    State(state): State<Arc<AgentState>>,
+    Agent(agent): Agent,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let id = ticket_id(&id)?;
+    let request: ReplyRequest = json_body(&headers, body).await?;
+    let message = state.desk.reply(&id, &agent, &request).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "id": message.id,
+            "ticket_id": id,
+            "channel": message.channel,
+            "delivery": message.delivery,
+        })),
+    )
+        .into_response())
+}
+
+fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
+    TicketId::parse(raw)
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))
+}
+
+/// Reads a JSON body of at most [`MAX_API_BODY_BYTES`], with errors in the API's format.
+async fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+    let bytes = crate::ingest::read_limited(body, headers, MAX_API_BODY_BYTES).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}

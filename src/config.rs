@@ -1,0 +1,132 @@
+//! The local stack's configuration, from `CROSSDESK_*` environment variables.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+use thiserror::Error;
+
+/// A setting that could not be read.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// A variable is set to a value that cannot be used.
+    #[error("{name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Every setting of the local stack. Secrets left unset disable their channel (503), never
+/// its verification.
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    /// Where to listen (`127.0.0.1:$CROSSDESK_PORT`, default port 8080; 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Where the database lives (`$CROSSDESK_DATA_DIR`, default `./.crossdesk`).
+    pub data_dir: PathBuf,
+    /// `CROSSDESK_FACEBOOK_APP_SECRET`: verifies Facebook's `X-Hub-Signature-256`.
+    pub facebook_app_secret: Option<SecretString>,
+    /// `CROSSDESK_FACEBOOK_VERIFY_TOKEN`: answers Facebook's subscription handshake.
+    pub facebook_verify_token: Option<SecretString>,
+    /// `CROSSDESK_TWITTER_CONSUMER_SECRET`: verifies X's signature and answers its CRC.
+    pub twitter_consumer_secret: Option<SecretString>,
+    /// `CROSSDESK_CHAT_SECRET`: verifies the chat backend's `v1` signature.
+    pub chat_secret: Option<SecretString>,
+    /// `CROSSDESK_AGENT_TOKEN`: the agent API's bearer token (also required to post raw email).
+    pub agent_token: Option<SecretString>,
+    /// `CROSSDESK_LOG_FORMAT=json` for JSON logs (default: human-readable).
+    pub json_logs: bool,
+}
+
+impl LocalConfig {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let secret = |name: &str| get(name).map(SecretString::from);
+        let port = match get("CROSSDESK_PORT") {
+            None => 8080,
+            Some(p) => p.trim().parse::<u16>().map_err(|_| ConfigError::Invalid {
+                name: "CROSSDESK_PORT",
+                reason: format!("`{p}` is not a port number (0 to 65535)"),
+            })?,
+        };
+        let json_logs = match get("CROSSDESK_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "CROSSDESK_LOG_FORMAT",
+                    reason: format!("`{other}` is neither `text` nor `json`"),
+                })
+            }
+        };
+        Ok(LocalConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            data_dir: get("CROSSDESK_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".crossdesk")),
+            facebook_app_secret: secret("CROSSDESK_FACEBOOK_APP_SECRET"),
+            facebook_verify_token: secret("CROSSDESK_FACEBOOK_VERIFY_TOKEN"),
+            twitter_consumer_secret: secret("CROSSDESK_TWITTER_CONSUMER_SECRET"),
+            chat_secret: secret("CROSSDESK_CHAT_SECRET"),
+            agent_token: secret("CROSSDESK_AGENT_TOKEN"),
+            json_logs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<LocalConfig, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        LocalConfig::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_to_port_8080_on_loopback_and_no_secrets() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from(".crossdesk"));
+        assert!(c.facebook_app_secret.is_none() && c.agent_token.is_none());
+        assert!(!c.json_logs);
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = config(&[
+            ("CROSSDESK_CHAT_SECRET", "  "),
+            ("CROSSDESK_AGENT_TOKEN", "t"),
+        ])
+        .unwrap();
+        assert!(c.chat_secret.is_none());
+        assert_eq!(c.agent_token.unwrap().expose_secret(), "t");
+    }
+
+    #[test]
+    fn rejects_a_bad_port_naming_the_variable() {
+        let err = config(&[("CROSSDESK_PORT", "http")]).unwrap_err();
+        assert!(err.to_string().contains("CROSSDESK_PORT"), "{err}");
+        assert!(config(&[("CROSSDESK_LOG_FORMAT", "xml")]).is_err());
+    }
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let c = config(&[("CROSSDESK_AGENT_TOKEN", "do-not-print-me")]).unwrap();
+        assert!(!format!("{c:?}").contains("do-not-print-me"));
+    }
+}

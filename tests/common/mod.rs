@@ -1,0 +1,196 @@
+//! Starts the real `crossdesk-local` binary on a free port with a fresh data dir, and talks to it
+//! over HTTP, as a newcomer's curl would.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crossdesk::samples::{self, SignedRequest, SigningSecrets};
+use serde_json::Value;
+
+pub const FACEBOOK_APP_SECRET: &str = "test-facebook-app-secret";
+pub const FACEBOOK_VERIFY_TOKEN: &str = "test-verify-token";
+pub const TWITTER_CONSUMER_SECRET: &str = "test-twitter-consumer-secret";
+pub const CHAT_SECRET: &str = "test-chat-secret";
+pub const AGENT_TOKEN: &str = "test-agent-token";
+
+/// The secrets the test stack is started with.
+pub fn secrets() -> SigningSecrets {
+    SigningSecrets {
+        facebook_app_secret: Some(FACEBOOK_APP_SECRET.into()),
+        twitter_consumer_secret: Some(TWITTER_CONSUMER_SECRET.into()),
+        chat_secret: Some(CHAT_SECRET.into()),
+        agent_token: Some(AGENT_TOKEN.into()),
+    }
+}
+
+/// A running `crossdesk-local` process.
+pub struct Stack {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+}
+
+impl Stack {
+    /// Starts the stack on a free port with every channel configured.
+    pub fn start(data_dir: &Path) -> Stack {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Starts the stack; `unset` names variables to leave out.
+    pub fn start_with(data_dir: &Path, unset: &[&str]) -> Stack {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossdesk-local"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("CROSSDESK_PORT", "0")
+            .env("CROSSDESK_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn");
+        for (k, v) in [
+            ("CROSSDESK_FACEBOOK_APP_SECRET", FACEBOOK_APP_SECRET),
+            ("CROSSDESK_FACEBOOK_VERIFY_TOKEN", FACEBOOK_VERIFY_TOKEN),
+            ("CROSSDESK_TWITTER_CONSUMER_SECRET", TWITTER_CONSUMER_SECRET),
+            ("CROSSDESK_CHAT_SECRET", CHAT_SECRET),
+            ("CROSSDESK_AGENT_TOKEN", AGENT_TOKEN),
+        ] {
+            if !unset.contains(&k) {
+                cmd.env(k, v);
+            }
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("crossdesk-local starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("crossdesk-local printed its address before exiting")
+                .expect("stdout is readable");
+            if let Some(url) = line.strip_prefix("crossdesk-local listening on ") {
+                break url.trim().to_string();
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Stack {
+            child,
+            base,
+            data_dir: data_dir.to_path_buf(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Kills the process at once (SIGKILL): no graceful shutdown, like a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Signs a payload for a channel and posts it; returns status and body.
+    pub async fn post_signed(&self, channel: &str, body: &[u8]) -> (u16, String) {
+        let request = samples::sign(channel, body.to_vec(), &secrets(), chrono::Utc::now())
+            .expect("test secrets are set");
+        self.post(&request).await
+    }
+
+    /// Posts an already-built request.
+    pub async fn post(&self, request: &SignedRequest) -> (u16, String) {
+        samples::post(&self.client, &self.base, request)
+            .await
+            .expect("stack answers")
+    }
+
+    /// Posts a sample file from `events/<channel>/<name>`.
+    pub async fn post_event(&self, channel: &str, name: &str) -> (u16, String) {
+        self.post_signed(channel, &event(channel, name)).await
+    }
+
+    /// An authenticated agent API GET; returns status and JSON.
+    pub async fn api_get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(AGENT_TOKEN)
+            .send()
+            .await
+            .expect("stack answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An authenticated agent API call with a JSON body.
+    pub async fn api_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let r = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(AGENT_TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("stack answers");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// All tickets (any status).
+    pub async fn tickets(&self) -> Vec<Value> {
+        let (status, body) = self.api_get("/api/tickets?limit=200").await;
+        assert_eq!(status, 200, "{body}");
+        body["tickets"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Total messages over all tickets.
+    pub async fn message_count(&self) -> u64 {
+        self.tickets()
+            .await
+            .iter()
+            .map(|t| t["message_count"].as_u64().unwrap_or(0))
+            .sum()
+    }
+
+    /// Waits until the writer has stored `n` messages in all (10 s at most).
+    pub async fn wait_for_messages(&self, n: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let count = self.message_count().await;
+            if count >= n || Instant::now() > deadline {
+                return count;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One ticket with its messages.
+    pub async fn ticket(&self, id: &str) -> Value {
+        let (status, body) = self.api_get(&format!("/api/tickets/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bytes of `events/<channel>/<name>`.
+pub fn event(channel: &str, name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(channel)
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
