@@ -7,6 +7,9 @@
 
 use mail_parser::decoders::html::add_html_token;
 
+/// The deepest `>` prefix written for nested blockquotes.
+const MAX_QUOTE_PREFIX: usize = 16;
+
 /// Elements whose content is not text a reader sees.
 const HIDDEN: [&str; 4] = ["script", "style", "title", "template"];
 
@@ -15,27 +18,8 @@ const PARAGRAPHS: [&str; 7] = ["p", "h1", "h2", "h3", "h4", "h5", "h6"];
 
 /// Elements that start and end a line.
 const BLOCKS: [&str; 21] = [
-    "div",
-    "ul",
-    "ol",
-    "dl",
-    "dt",
-    "dd",
-    "li",
-    "table",
-    "tr",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "nav",
-    "aside",
-    "main",
-    "address",
-    "center",
-    "form",
-    "figure",
-    "hr",
+    "div", "ul", "ol", "dl", "dt", "dd", "li", "table", "tr", "section", "article", "header",
+    "footer", "nav", "aside", "main", "address", "center", "form", "figure", "hr",
 ];
 
 /// Renders an HTML document or fragment as plain text.
@@ -162,7 +146,9 @@ fn attribute(attrs: &str, wanted: &str) -> Option<String> {
             if i < b.len() && matches!(b[i], b'"' | b'\'') {
                 let q = b[i];
                 let start = i + 1;
-                let end = attrs[start..].find(q as char).map_or(b.len(), |e| start + e);
+                let end = attrs[start..]
+                    .find(q as char)
+                    .map_or(b.len(), |e| start + e);
                 value = Some(&attrs[start..end]);
                 i = (end + 1).min(b.len());
             } else {
@@ -243,8 +229,8 @@ struct Renderer {
     line_empty: bool,
     quote_depth: usize,
     pre_depth: usize,
-    /// Open links: their target and where their text starts in `out`.
-    links: Vec<(Option<String>, usize)>,
+    /// The open link: its target and where its text starts in `out`.
+    link: Option<(Option<String>, usize)>,
 }
 
 impl Renderer {
@@ -256,7 +242,7 @@ impl Renderer {
             line_empty: true,
             quote_depth: 0,
             pre_depth: 0,
-            links: Vec::new(),
+            link: None,
         }
     }
 
@@ -270,7 +256,9 @@ impl Renderer {
                 if n > 0 {
                     self.owed_newlines += 1;
                 }
-                line.chars().filter(|&c| c != '\r').for_each(|c| self.put(c));
+                line.chars()
+                    .filter(|&c| c != '\r')
+                    .for_each(|c| self.put(c));
             }
         } else {
             for c in decoded.chars() {
@@ -296,7 +284,8 @@ impl Renderer {
         }
         if self.line_empty {
             if self.quote_depth > 0 {
-                self.out.push_str(&">".repeat(self.quote_depth));
+                self.out
+                    .push_str(&">".repeat(self.quote_depth.min(MAX_QUOTE_PREFIX)));
                 self.out.push(' ');
             }
             self.line_empty = false;
@@ -333,10 +322,12 @@ impl Renderer {
             }
             "td" | "th" => self.pending_space = true,
             "a" => {
+                // Links do not nest: a new one closes the open one, as in a browser.
+                self.end_link();
                 let href = attribute(attrs, "href")
                     .map(|h| h.trim().to_string())
                     .filter(|h| is_shown_link(h));
-                self.links.push((href, self.out.len()));
+                self.link = Some((href, self.out.len()));
             }
             _ if PARAGRAPHS.contains(&name) => self.block(2),
             _ if BLOCKS.contains(&name) => self.block(1),
@@ -364,17 +355,20 @@ impl Renderer {
 
     /// Appends ` (url)` after a link's text, unless the text already is the address.
     fn end_link(&mut self) {
-        let Some((Some(href), start)) = self.links.pop() else {
+        let Some((Some(href), start)) = self.link.take() else {
             return;
         };
         let shown = self.out.get(start..).unwrap_or_default().trim();
         if shown.is_empty() || without_scheme(shown) == without_scheme(&href) {
             return;
         }
+        // Whitespace already seen after the link text goes after the address.
+        let space_after = self.pending_space;
         self.pending_space = true;
         for c in format!("({href})").chars() {
             self.put(c);
         }
+        self.pending_space = space_after;
     }
 
     fn finish(self) -> String {
@@ -397,21 +391,25 @@ impl Renderer {
     }
 }
 
+/// The schemes of links worth showing.
+const SCHEMES: [&str; 3] = ["https://", "http://", "mailto:"];
+
+/// The scheme a URL starts with (any case), if it is one of [`SCHEMES`].
+fn scheme_of(url: &str) -> Option<&'static str> {
+    SCHEMES.into_iter().find(|s| {
+        url.get(..s.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    })
+}
+
 /// Links worth showing: web and mail addresses, without spaces.
 fn is_shown_link(href: &str) -> bool {
-    let lower = href.to_ascii_lowercase();
-    ["http://", "https://", "mailto:"]
-        .iter()
-        .any(|s| lower.starts_with(s) && lower.len() > s.len())
+    scheme_of(href).is_some_and(|s| href.len() > s.len())
         && !href.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn without_scheme(url: &str) -> &str {
-    let lower = url.to_ascii_lowercase();
-    let rest = ["https://", "http://", "mailto:"]
-        .iter()
-        .find(|s| lower.starts_with(*s))
-        .map_or(url, |s| &url[s.len()..]);
+    let rest = scheme_of(url).map_or(url, |s| &url[s.len()..]);
     rest.trim_end_matches('/')
 }
 
@@ -480,6 +478,25 @@ mod tests {
             html_to_text(r#"<a href="javascript:alert(1)">click</a> <a href='#top'>top</a>"#),
             "click top"
         );
+    }
+
+    #[test]
+    fn closes_an_open_link_when_another_starts() {
+        assert_eq!(
+            html_to_text(
+                r#"<a href="https://a.example/">one <a href="https://b.example/">two</a> three</a>"#
+            ),
+            "one (https://a.example/) two (https://b.example/) three"
+        );
+    }
+
+    #[test]
+    fn renders_pathological_nesting_in_bounded_space() {
+        let html = format!("{}text<br>more", "<blockquote>".repeat(10_000));
+        let text = html_to_text(&html);
+        assert_eq!(text, format!("{0} text\n{0} more", ">".repeat(16)));
+        let links = "<a href=\"https://x.example/\">x".repeat(10_000) + &"</a>".repeat(10_000);
+        assert!(html_to_text(&links).len() < 300_000);
     }
 
     #[test]

@@ -112,8 +112,8 @@ fn is_attribution(line: &str) -> bool {
     let has_digit = line.chars().any(|c| c.is_ascii_digit());
     let english = line.starts_with("On ") && line.ends_with("wrote:");
     let german = line.starts_with("Am ") && line.contains(" schrieb") && line.ends_with(':');
-    let french = line.starts_with("Le ")
-        && (line.ends_with("a écrit :") || line.ends_with("a écrit:"));
+    let french =
+        line.starts_with("Le ") && (line.ends_with("a écrit :") || line.ends_with("a écrit:"));
     has_digit && (english || german || french)
 }
 
