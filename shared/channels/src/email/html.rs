@@ -79,7 +79,8 @@ fn find_tag_end(html: &str, from: usize) -> Option<usize> {
     let b = html.as_bytes();
     let mut quote: Option<u8> = None;
     let mut after_equals = false;
-    for (i, &c) in b.iter().enumerate().skip(from) {
+    for (offset, &c) in b[from..].iter().enumerate() {
+        let i = from + offset;
         if let Some(q) = quote {
             if c == q {
                 quote = None;
