@@ -53,6 +53,17 @@ impl LocalStack {
             Database::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
         let store = Arc::new(SqliteStore::new(database.clone()));
         let queue = Arc::new(SqliteQueue::new(database.clone()));
+        // This process owns the queue alone: leases held when it last stopped are dead.
+        let released = queue
+            .release_leases(QueueName::Inbound)
+            .await
+            .context("cannot read the local queue")?;
+        if released > 0 {
+            info!(
+                released,
+                "re-queued messages a previous run had taken but not stored"
+            );
+        }
         let archive = Arc::new(SqliteArchive::new(database));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let wake = Arc::new(Notify::new());

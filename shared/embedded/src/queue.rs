@@ -265,6 +265,26 @@ impl SqliteQueue {
             .await?)
     }
 
+    /// Makes every leased item of `queue` visible again at once (the attempt stays counted).
+    /// For a process that owns the queue alone and restarts: the leases of the process that
+    /// died are known to be dead, so their items need not wait out the visibility timeout.
+    /// Returns how many leases were released.
+    pub async fn release_leases(&self, queue: QueueName) -> Result<usize, QueueError> {
+        let now = to_nanos(self.clock.now())?;
+        Ok(self
+            .db
+            .call(move |conn| {
+                let released = conn
+                    .prepare_cached(
+                        "UPDATE queue_items SET visible_at = ?1, lease = NULL \
+                         WHERE queue = ?2 AND lease IS NOT NULL",
+                    )?
+                    .execute(params![now, queue.as_str()])?;
+                Ok(released)
+            })
+            .await?)
+    }
+
     /// How many items `queue` holds, leased or not (dead letters excluded).
     pub async fn depth(&self, queue: QueueName) -> Result<usize, QueueError> {
         Ok(self
@@ -477,6 +497,23 @@ mod tests {
             .collect();
         assert_eq!(jobs, (0..5).map(job).collect::<Vec<_>>());
         assert!(first.iter().chain(&rest).all(|l| l.attempts == 1));
+    }
+
+    #[tokio::test]
+    async fn released_leases_are_delivered_again_at_once() {
+        let clock = ManualClock::new();
+        let queue = queue_with(&clock);
+        push_jobs(&queue, 3).await;
+        let taken = queue.receive(QueueName::Outbound, 2, LEASE).await.unwrap();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(queue.release_leases(QueueName::Outbound).await.unwrap(), 2);
+        let again = queue.receive(QueueName::Outbound, 10, LEASE).await.unwrap();
+        assert_eq!(again.len(), 3, "no waiting for the visibility timeout");
+        assert_eq!(again[0].attempts, 2, "the earlier attempt stays counted");
+        assert!(
+            !queue.ack(&taken[0].receipt).await.unwrap(),
+            "old receipts are void"
+        );
     }
 
     #[tokio::test]

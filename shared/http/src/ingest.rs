@@ -11,10 +11,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use crossdesk_channels::{Channel, Headers, Query, WebhookRequest};
 use crossdesk_core::{Clock, InboundQueue, RawArchive};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use serde_json::json;
 use tracing::{info, warn};
 
@@ -147,9 +147,13 @@ async fn receive(
     Ok((StatusCode::OK, Json(json!({"accepted": messages.len()}))).into_response())
 }
 
-/// Reads the body, refusing more than `limit` bytes (413) before reading them all.
+/// How much of an oversize body is still read (and thrown away) before answering 413, so a
+/// client that is still writing receives the 413 rather than a reset connection.
+const OVERSIZE_DRAIN_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads the body, keeping at most `limit` bytes; a larger body is answered 413.
 pub(crate) async fn read_limited(
-    body: Body,
+    mut body: Body,
     headers: &HeaderMap,
     limit: usize,
 ) -> Result<Bytes, ApiError> {
@@ -157,14 +161,27 @@ pub(crate) async fn read_limited(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
+    // Beyond the drain allowance, refuse at once without reading.
+    if declared.is_some_and(|len| len > (limit + OVERSIZE_DRAIN_BYTES) as u64) {
         return Err(ApiError::too_large(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::too_large(limit)),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "could not read the request body: {e}"
-        ))),
+    let mut kept = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("could not read the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else if seen > limit + OVERSIZE_DRAIN_BYTES {
+            break;
+        }
     }
+    if seen > limit {
+        return Err(ApiError::too_large(limit));
+    }
+    Ok(kept.freeze())
 }
