@@ -246,9 +246,14 @@ impl AgentDesk {
                     reason: "the reply could not be queued for sending; send it again".into(),
                 }),
                 attempts: 0,
+                sending_since: None,
             };
             // Best effort: the agent sees the failure in the answer either way.
-            let _ = self.store.set_delivery(id, &message.id, &failed).await;
+            let queued = Delivery::queued();
+            let _ = self
+                .store
+                .set_delivery(id, &message.id, &queued, &failed)
+                .await;
             return Err(match e {
                 QueueError::Unavailable(m) | QueueError::Rejected(m) => AgentError::Unavailable(m),
             });

@@ -322,6 +322,10 @@ pub struct Delivery {
     /// How many times the platform was called.
     #[serde(default)]
     pub attempts: u32,
+    /// Set while a sender is calling the platform: the idempotency record. A sender that finds
+    /// it set on a queued reply knows an earlier attempt died mid-call and must not send again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_since: Option<DateTime<Utc>>,
 }
 
 impl Delivery {
@@ -332,6 +336,7 @@ impl Delivery {
             platform_id: None,
             error: None,
             attempts: 0,
+            sending_since: None,
         }
     }
 }

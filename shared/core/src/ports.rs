@@ -182,13 +182,18 @@ pub trait TicketStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<Ticket>, StoreError>;
 
-    /// Records the delivery state of an outbound message.
+    /// Replaces the delivery record of an outbound message if it still equals `expected`
+    /// (compare-and-set, so two senders cannot both claim one reply); returns whether it did.
+    /// A `platform_id` in the new record also becomes the message's platform id when the message
+    /// has none and no other message on its channel holds it (so the platform's echo of the
+    /// reply is recognized as a duplicate). An unknown message is `StoreError::Rejected`.
     async fn set_delivery(
         &self,
         ticket: &TicketId,
         message: &MessageId,
+        expected: &Delivery,
         delivery: &Delivery,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 }
 
 /// The queue between the webhook functions and the ticket writer.

@@ -206,12 +206,14 @@ impl TicketStore for SqliteStore {
         &self,
         ticket: &TicketId,
         message: &MessageId,
+        expected: &Delivery,
         delivery: &Delivery,
-    ) -> Result<(), StoreError> {
-        let (ticket, message, delivery) = (ticket.clone(), message.clone(), delivery.clone());
+    ) -> Result<bool, StoreError> {
+        let (ticket, message) = (ticket.clone(), message.clone());
+        let (expected, delivery) = (expected.clone(), delivery.clone());
         Ok(self
             .db
-            .call(move |conn| set_delivery(conn, &ticket, &message, &delivery))
+            .call(move |conn| set_delivery(conn, &ticket, &message, &expected, &delivery))
             .await?)
     }
 }
@@ -547,8 +549,9 @@ fn set_delivery(
     conn: &mut Connection,
     ticket: &TicketId,
     message_id: &MessageId,
+    expected: &Delivery,
     delivery: &Delivery,
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     let tx = write_tx(conn)?;
     let Some((seq, body)) = tx
         .prepare_cached("SELECT seq, body FROM messages WHERE id = ?1 AND ticket_id = ?2")?
@@ -562,6 +565,9 @@ fn set_delivery(
         )));
     };
     let mut message: Message = serde_json::from_str(&body)?;
+    if message.delivery.as_ref() != Some(expected) {
+        return Ok(false);
+    }
     message.delivery = Some(delivery.clone());
     if let (None, Some(platform_id)) = (&message.platform_message_id, &delivery.platform_id) {
         let taken = tx
@@ -581,7 +587,7 @@ fn set_delivery(
     tx.prepare_cached("UPDATE messages SET body = ?1, platform_message_id = ?2 WHERE seq = ?3")?
         .execute(params![encode(&message)?, message.platform_message_id, seq])?;
     tx.commit()?;
-    Ok(())
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -928,18 +928,36 @@ pub async fn set_delivery_records_the_delivery(store: Arc<dyn TicketStore>) {
             reason: "mailbox unavailable".to_string(),
         }),
         attempts: 3,
+        sending_since: None,
     };
-    store
-        .set_delivery(&t, &reply.id, &failed)
+    let queued = Delivery::queued();
+    assert!(store
+        .set_delivery(&t, &reply.id, &queued, &failed)
         .await
-        .expect("set_delivery");
+        .expect("set_delivery"));
     let stored = messages(&store, &t).await;
     assert_eq!(stored[1].id, reply.id);
     assert_eq!(stored[1].delivery.as_ref(), Some(&failed));
     assert_eq!(stored[1].text, reply.text, "only the delivery changes");
 
+    // Compare-and-set: a writer that expects the old record changes nothing.
+    let sent = Delivery {
+        status: DeliveryStatus::Sent,
+        platform_id: Some("ses-1".to_string()),
+        error: None,
+        attempts: 4,
+        sending_since: None,
+    };
+    assert!(!store
+        .set_delivery(&t, &reply.id, &queued, &sent)
+        .await
+        .expect("set_delivery"));
+    let stored = messages(&store, &t).await;
+    assert_eq!(stored[1].delivery.as_ref(), Some(&failed));
+    assert_eq!(stored[1].platform_message_id, None);
+
     let unknown = store
-        .set_delivery(&t, &MessageId::generate(), &failed)
+        .set_delivery(&t, &MessageId::generate(), &queued, &failed)
         .await
         .expect_err("an unknown message is rejected");
     assert!(
@@ -947,7 +965,7 @@ pub async fn set_delivery_records_the_delivery(store: Arc<dyn TicketStore>) {
         "got {unknown:?}"
     );
     let wrong_ticket = store
-        .set_delivery(&other, &reply.id, &failed)
+        .set_delivery(&other, &reply.id, &queued, &failed)
         .await
         .expect_err("a message of another ticket is rejected");
     assert!(
@@ -976,11 +994,12 @@ pub async fn sent_reply_takes_its_platform_id(store: Arc<dyn TicketStore>) {
         platform_id: Some("m_sent_1".to_string()),
         error: None,
         attempts: 1,
+        sending_since: None,
     };
-    store
-        .set_delivery(&t, &reply.id, &sent)
+    assert!(store
+        .set_delivery(&t, &reply.id, &Delivery::queued(), &sent)
         .await
-        .expect("set_delivery");
+        .expect("set_delivery"));
 
     let stored = messages(&store, &t).await;
     assert_eq!(stored[1].platform_message_id.as_deref(), Some("m_sent_1"));

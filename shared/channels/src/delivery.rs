@@ -1,0 +1,685 @@
+//! Delivering queued replies: pick the channel's sender, guard the platform call with an
+//! idempotency record, retry what is retryable, and record `sent`, `failed` or `unknown`.
+//!
+//! The idempotency record is the reply's own delivery record, changed only by compare-and-set:
+//! 1. **claim**: `queued` → `queued` with `sending_since = now` and one more attempt. Only one
+//!    sender can win the claim.
+//! 2. **call** the platform once.
+//! 3. **confirm**: `sent` with the platform's id, or `failed` with its error; a retryable error
+//!    releases the claim (`sending_since` cleared: nothing was sent) for a later attempt.
+//!
+//! A sender that finds a claim still set never calls the platform: the earlier sender died
+//! between its call and its confirmation, so the reply may or may not have gone out. It is
+//! marked `unknown` for an agent to check, rather than risk sending it twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossdesk_core::{
+    ChannelKind, Clock, Delivery, DeliveryError, DeliveryStatus, Direction, Message, MessageEvent,
+    OutboundJob, StoreError, TicketStore,
+};
+use rand::Rng;
+use tracing::{error, info, warn};
+
+use crate::send::{OutboundReply, ReplySender, SendError};
+
+/// How often and how patiently to retry a transient failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Platform calls within one delivery job before handing the job back to the queue.
+    pub attempts_per_job: u32,
+    /// Platform calls over all deliveries of a reply before it is marked `failed`.
+    pub max_attempts: u32,
+    /// The first backoff.
+    pub base: Duration,
+    /// The longest backoff waited in-process; a longer `retry_after` hands the job back.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts_per_job: 3,
+            max_attempts: 8,
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Capped exponential backoff with full jitter after `attempt` failed calls, never shorter
+    /// than what the platform asked for.
+    pub fn backoff(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.cap);
+        let jittered = Duration::from_millis(
+            rand::rng().random_range(exp.as_millis() as u64 / 2..=exp.as_millis() as u64),
+        );
+        jittered.max(retry_after.unwrap_or_default())
+    }
+}
+
+/// What became of one delivery job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The platform accepted the reply.
+    Sent {
+        /// The platform's id of the sent message.
+        platform_id: String,
+    },
+    /// The reply was refused for good; the agent sees why.
+    Failed {
+        /// The recorded error.
+        error: DeliveryError,
+        /// Whether the channel's credentials were rejected (it needs re-authorization).
+        unauthorized: bool,
+    },
+    /// An earlier sender died mid-call; the reply is `unknown` and was not sent again.
+    Unknown,
+    /// The reply had already reached a final state (a redelivered job): nothing was done.
+    AlreadyDone {
+        /// Its state.
+        status: DeliveryStatus,
+    },
+    /// Still failing transiently: hand the job back to the queue, to try after this long.
+    RetryLater {
+        /// The suggested wait.
+        after: Duration,
+    },
+}
+
+/// Why a delivery job could not be worked on at all (the queue should retry it).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryJobError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The job names a reply that is not stored.
+    #[error("reply {0} is not stored")]
+    UnknownReply(String),
+}
+
+/// Delivers replies through the senders of the configured channels.
+#[derive(Clone)]
+pub struct ReplyDelivery {
+    store: Arc<dyn TicketStore>,
+    senders: BTreeMap<ChannelKind, Arc<dyn ReplySender>>,
+    clock: Arc<dyn Clock>,
+    policy: RetryPolicy,
+}
+
+impl ReplyDelivery {
+    /// Delivery over a store with no senders yet.
+    pub fn new(store: Arc<dyn TicketStore>, clock: Arc<dyn Clock>, policy: RetryPolicy) -> Self {
+        ReplyDelivery {
+            store,
+            senders: BTreeMap::new(),
+            clock,
+            policy,
+        }
+    }
+
+    /// Adds the sender of a channel.
+    pub fn with_sender(mut self, channel: ChannelKind, sender: Arc<dyn ReplySender>) -> Self {
+        self.senders.insert(channel, sender);
+        self
+    }
+
+    /// Works one job off the outbound queue.
+    #[tracing::instrument(skip_all, fields(ticket_id = %job.ticket_id, message_id = %job.message_id))]
+    pub async fn deliver(&self, job: &OutboundJob) -> Result<DeliveryOutcome, DeliveryJobError> {
+        let thread = self.store.list_messages(&job.ticket_id).await?;
+        let reply = thread
+            .iter()
+            .find(|m| m.id == job.message_id && m.direction == Direction::Outbound)
+            .ok_or_else(|| DeliveryJobError::UnknownReply(job.message_id.to_string()))?;
+        let mut current = reply.delivery.clone().unwrap_or_else(Delivery::queued);
+        if current.status != DeliveryStatus::Queued {
+            info!(status = ?current.status, "reply already delivered or settled");
+            return Ok(DeliveryOutcome::AlreadyDone {
+                status: current.status,
+            });
+        }
+        if current.sending_since.is_some() {
+            return self.mark_unknown(job, reply, current).await;
+        }
+        let Some(sender) = self.senders.get(&reply.channel) else {
+            let error = DeliveryError {
+                code: "channel_not_configured".into(),
+                reason: format!(
+                    "replies on {} are not configured (missing sending credentials)",
+                    reply.channel
+                ),
+            };
+            return self.finish_failed(job, current, error, false).await;
+        };
+        let Some(answering) = answering(&thread, reply) else {
+            let error = DeliveryError {
+                code: "nothing_to_answer".into(),
+                reason: "the ticket has no customer message in this conversation".into(),
+            };
+            return self.finish_failed(job, current, error, false).await;
+        };
+
+        let attempts_per_job = self.policy.attempts_per_job.max(1);
+        for attempt in 1..=attempts_per_job {
+            let now = self.clock.now();
+            let claimed = Delivery {
+                attempts: current.attempts + 1,
+                sending_since: Some(now),
+                ..current.clone()
+            };
+            if !self
+                .store
+                .set_delivery(&job.ticket_id, &job.message_id, &current, &claimed)
+                .await?
+            {
+                warn!("another sender claimed this reply first");
+                return Ok(DeliveryOutcome::AlreadyDone {
+                    status: DeliveryStatus::Queued,
+                });
+            }
+            let outcome = sender
+                .send(&OutboundReply {
+                    ticket_id: &job.ticket_id,
+                    reply,
+                    answering,
+                    thread: &thread,
+                    now,
+                })
+                .await;
+            match outcome {
+                Ok(sent) => {
+                    let done = Delivery {
+                        status: DeliveryStatus::Sent,
+                        platform_id: Some(sent.platform_id.clone()),
+                        error: None,
+                        attempts: claimed.attempts,
+                        sending_since: None,
+                    };
+                    self.confirm(job, &claimed, &done).await?;
+                    info!(attempts = claimed.attempts, "reply sent");
+                    return Ok(DeliveryOutcome::Sent {
+                        platform_id: sent.platform_id,
+                    });
+                }
+                Err(e) if e.is_retryable() => {
+                    let released = Delivery {
+                        status: DeliveryStatus::Queued,
+                        platform_id: None,
+                        error: Some(delivery_error(&e)),
+                        attempts: claimed.attempts,
+                        sending_since: None,
+                    };
+                    self.confirm(job, &claimed, &released).await?;
+                    warn!(
+                        attempts = released.attempts,
+                        code = e.code(),
+                        "transient failure"
+                    );
+                    if released.attempts >= self.policy.max_attempts {
+                        let error = DeliveryError {
+                            code: e.code().to_string(),
+                            reason: format!(
+                                "gave up after {} attempts: {}",
+                                released.attempts,
+                                e.reason()
+                            ),
+                        };
+                        return self.finish_failed(job, released, error, false).await;
+                    }
+                    let retry_after = match &e {
+                        SendError::Transient { retry_after, .. } => *retry_after,
+                        _ => None,
+                    };
+                    let wait = self.policy.backoff(attempt, retry_after);
+                    current = released;
+                    if attempt == attempts_per_job || wait > self.policy.cap {
+                        return Ok(DeliveryOutcome::RetryLater { after: wait });
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => {
+                    let unauthorized = matches!(e, SendError::Unauthorized { .. });
+                    if unauthorized {
+                        error!(channel = %reply.channel, code = e.code(), "channel credentials rejected: re-authorize the channel");
+                    }
+                    let released = Delivery {
+                        sending_since: None,
+                        ..claimed.clone()
+                    };
+                    self.confirm(job, &claimed, &released).await?;
+                    return self
+                        .finish_failed(job, released, delivery_error(&e), unauthorized)
+                        .await;
+                }
+            }
+        }
+        // The loop returns on its last attempt; this only satisfies the type checker.
+        Ok(DeliveryOutcome::RetryLater {
+            after: self.policy.base,
+        })
+    }
+
+    /// Records the outcome of a claimed call. Losing this compare-and-set means the record was
+    /// changed under the claim, which only a second sender ignoring the claim could do.
+    async fn confirm(
+        &self,
+        job: &OutboundJob,
+        claimed: &Delivery,
+        outcome: &Delivery,
+    ) -> Result<(), DeliveryJobError> {
+        if !self
+            .store
+            .set_delivery(&job.ticket_id, &job.message_id, claimed, outcome)
+            .await?
+        {
+            error!("delivery record changed while this sender held the claim");
+        }
+        Ok(())
+    }
+
+    async fn finish_failed(
+        &self,
+        job: &OutboundJob,
+        current: Delivery,
+        error: DeliveryError,
+        unauthorized: bool,
+    ) -> Result<DeliveryOutcome, DeliveryJobError> {
+        let failed = Delivery {
+            status: DeliveryStatus::Failed,
+            error: Some(error.clone()),
+            sending_since: None,
+            ..current.clone()
+        };
+        self.store
+            .set_delivery(&job.ticket_id, &job.message_id, &current, &failed)
+            .await?;
+        warn!(code = %error.code, "reply failed");
+        Ok(DeliveryOutcome::Failed {
+            error,
+            unauthorized,
+        })
+    }
+
+    async fn mark_unknown(
+        &self,
+        job: &OutboundJob,
+        reply: &Message,
+        current: Delivery,
+    ) -> Result<DeliveryOutcome, DeliveryJobError> {
+        let unknown = Delivery {
+            status: DeliveryStatus::Unknown,
+            error: Some(DeliveryError {
+                code: "outcome_unknown".into(),
+                reason: format!(
+                    "the sender stopped while calling {} and cannot tell whether the reply went \
+                     out; check the conversation there before sending it again",
+                    reply.channel
+                ),
+            }),
+            sending_since: None,
+            ..current.clone()
+        };
+        self.store
+            .set_delivery(&job.ticket_id, &job.message_id, &current, &unknown)
+            .await?;
+        warn!("earlier attempt died mid-call; reply marked unknown, not sent again");
+        Ok(DeliveryOutcome::Unknown)
+    }
+}
+
+/// The customer's latest message in the reply's conversation and channel.
+fn answering<'a>(thread: &'a [Message], reply: &Message) -> Option<&'a Message> {
+    let key = reply.conversation.key(reply.channel).ok()?;
+    thread.iter().rev().find(|m| {
+        m.direction == Direction::Inbound
+            && m.channel == reply.channel
+            && m.event != MessageEvent::Removed
+            && m.conversation.key(m.channel).ok().as_ref() == Some(&key)
+    })
+}
+
+fn delivery_error(e: &SendError) -> DeliveryError {
+    DeliveryError {
+        code: e.code().to_string(),
+        reason: e.reason().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::{DateTime, Utc};
+    use crossdesk_core::agent::{AgentDesk, AgentRef, ReplyRequest};
+    use crossdesk_core::writer::TicketWriter;
+    use crossdesk_core::{SystemClock, TicketId};
+    use crossdesk_embedded::{SqliteQueue, SqliteStore};
+    use crossdesk_store_contract::MessageBuilder as M;
+
+    use super::*;
+    use crate::send::Sent;
+
+    /// A sender that answers from a script and counts its calls.
+    #[derive(Default)]
+    struct ScriptedSender {
+        script: Mutex<Vec<Result<Sent, SendError>>>,
+        calls: Mutex<u32>,
+    }
+
+    impl ScriptedSender {
+        fn answering(script: Vec<Result<Sent, SendError>>) -> Arc<Self> {
+            let mut script = script;
+            script.reverse();
+            Arc::new(ScriptedSender {
+                script: Mutex::new(script),
+                calls: Mutex::new(0),
+            })
+        }
+        fn calls(&self) -> u32 {
+            *self.calls.lock().unwrap()
+        }
+    }
+
+    #[async_trait]
+    impl ReplySender for ScriptedSender {
+        async fn send(&self, _reply: &OutboundReply<'_>) -> Result<Sent, SendError> {
+            *self.calls.lock().unwrap() += 1;
+            self.script
+                .lock()
+                .unwrap()
+                .pop()
+                .unwrap_or_else(|| Err(SendError::refused("script_empty", "no more answers")))
+        }
+    }
+
+    fn sent(id: &str) -> Result<Sent, SendError> {
+        Ok(Sent {
+            platform_id: id.into(),
+        })
+    }
+
+    fn transient() -> Result<Sent, SendError> {
+        Err(SendError::Transient {
+            code: "graph_2".into(),
+            reason: "temporary".into(),
+            retry_after: None,
+        })
+    }
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            attempts_per_job: 3,
+            max_attempts: 5,
+            base: Duration::from_millis(1),
+            cap: Duration::from_millis(5),
+        }
+    }
+
+    struct Fixture {
+        store: Arc<SqliteStore>,
+        job: OutboundJob,
+    }
+
+    /// A Messenger ticket whose customer wrote just now, with one queued agent reply.
+    async fn fixture() -> Fixture {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let now: DateTime<Utc> = Utc::now();
+        let mut inbound = M::facebook_dm("psid-1", "m_1").build();
+        inbound.sent_at = now;
+        inbound.received_at = now;
+        TicketWriter::new(store.clone())
+            .write(&inbound)
+            .await
+            .unwrap();
+        let ticket: TicketId = store.list_tickets(&Default::default()).await.unwrap()[0]
+            .id
+            .clone();
+        let desk = AgentDesk::new(
+            store.clone(),
+            Arc::new(SqliteQueue::in_memory().unwrap()),
+            Arc::new(SystemClock),
+        );
+        let agent = AgentRef {
+            id: "agent-1".into(),
+            name: None,
+        };
+        let request = ReplyRequest {
+            text: "On its way".into(),
+            channel: None,
+            visibility: None,
+        };
+        let reply = desk.reply(&ticket, &agent, &request).await.unwrap();
+        Fixture {
+            store,
+            job: OutboundJob {
+                ticket_id: ticket,
+                message_id: reply.id,
+            },
+        }
+    }
+
+    fn delivery(f: &Fixture, policy: RetryPolicy, sender: Arc<ScriptedSender>) -> ReplyDelivery {
+        ReplyDelivery::new(f.store.clone(), Arc::new(SystemClock), policy)
+            .with_sender(ChannelKind::Facebook, sender)
+    }
+
+    async fn stored(f: &Fixture) -> Delivery {
+        f.store
+            .list_messages(&f.job.ticket_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.id == f.job.message_id)
+            .and_then(|m| m.delivery)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sends_once_and_records_the_platform_id() {
+        let f = fixture().await;
+        let sender = ScriptedSender::answering(vec![sent("m_out_1")]);
+        let d = delivery(&f, fast(), sender.clone());
+        assert_eq!(
+            d.deliver(&f.job).await.unwrap(),
+            DeliveryOutcome::Sent {
+                platform_id: "m_out_1".into()
+            }
+        );
+        let record = stored(&f).await;
+        assert_eq!(record.status, DeliveryStatus::Sent);
+        assert_eq!(record.platform_id.as_deref(), Some("m_out_1"));
+        assert_eq!(record.attempts, 1);
+        assert_eq!(record.sending_since, None);
+        // The queue delivers the job again: no second send.
+        assert_eq!(
+            d.deliver(&f.job).await.unwrap(),
+            DeliveryOutcome::AlreadyDone {
+                status: DeliveryStatus::Sent
+            }
+        );
+        assert_eq!(sender.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn retries_transient_failures_within_the_job() {
+        let f = fixture().await;
+        let sender = ScriptedSender::answering(vec![transient(), transient(), sent("m_out_2")]);
+        let outcome = delivery(&f, fast(), sender.clone())
+            .deliver(&f.job)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, DeliveryOutcome::Sent { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(sender.calls(), 3);
+        assert_eq!(stored(&f).await.attempts, 3);
+    }
+
+    #[tokio::test]
+    async fn hands_the_job_back_then_gives_up_after_max_attempts() {
+        let f = fixture().await;
+        let sender = ScriptedSender::answering((0..10).map(|_| transient()).collect());
+        let d = delivery(&f, fast(), sender.clone());
+        let first = d.deliver(&f.job).await.unwrap();
+        assert!(
+            matches!(first, DeliveryOutcome::RetryLater { .. }),
+            "{first:?}"
+        );
+        let record = stored(&f).await;
+        assert_eq!(record.status, DeliveryStatus::Queued);
+        assert_eq!(record.attempts, 3);
+        assert_eq!(record.error.unwrap().code, "graph_2");
+        let second = d.deliver(&f.job).await.unwrap();
+        assert!(
+            matches!(second, DeliveryOutcome::Failed { .. }),
+            "{second:?}"
+        );
+        let record = stored(&f).await;
+        assert_eq!(record.status, DeliveryStatus::Failed);
+        assert_eq!(record.attempts, 5);
+        assert!(record
+            .error
+            .unwrap()
+            .reason
+            .contains("gave up after 5 attempts"));
+        assert_eq!(sender.calls(), 5);
+    }
+
+    #[tokio::test]
+    async fn a_long_retry_after_hands_the_job_back_without_waiting() {
+        let f = fixture().await;
+        let sender = ScriptedSender::answering(vec![Err(SendError::Transient {
+            code: "x_429".into(),
+            reason: "rate limited".into(),
+            retry_after: Some(Duration::from_secs(900)),
+        })]);
+        let outcome = delivery(&f, fast(), sender.clone())
+            .deliver(&f.job)
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            DeliveryOutcome::RetryLater {
+                after: Duration::from_secs(900)
+            }
+        );
+        assert_eq!(sender.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn permanent_failures_are_not_retried() {
+        let f = fixture().await;
+        let sender = ScriptedSender::answering(vec![Err(SendError::Permanent {
+            code: "graph_10_2018278".into(),
+            reason: "outside the messaging window".into(),
+        })]);
+        let d = delivery(&f, fast(), sender.clone());
+        let outcome = d.deliver(&f.job).await.unwrap();
+        assert!(
+            matches!(&outcome, DeliveryOutcome::Failed { error, unauthorized: false } if error.code == "graph_10_2018278"),
+            "{outcome:?}"
+        );
+        assert_eq!(stored(&f).await.status, DeliveryStatus::Failed);
+        d.deliver(&f.job).await.unwrap();
+        assert_eq!(sender.calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn rejected_credentials_fail_and_flag_the_channel() {
+        let f = fixture().await;
+        let sender = ScriptedSender::answering(vec![Err(SendError::Unauthorized {
+            code: "graph_190".into(),
+            reason: "token expired".into(),
+        })]);
+        let outcome = delivery(&f, fast(), sender).deliver(&f.job).await.unwrap();
+        assert!(matches!(
+            outcome,
+            DeliveryOutcome::Failed {
+                unauthorized: true,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_sender_that_died_mid_call_leaves_the_reply_unknown_not_resent() {
+        let f = fixture().await;
+        // What a sender leaves behind when it dies after claiming and calling the platform.
+        let claimed = Delivery {
+            attempts: 1,
+            sending_since: Some(Utc::now()),
+            ..Delivery::queued()
+        };
+        assert!(f
+            .store
+            .set_delivery(
+                &f.job.ticket_id,
+                &f.job.message_id,
+                &Delivery::queued(),
+                &claimed
+            )
+            .await
+            .unwrap());
+        let sender = ScriptedSender::answering(vec![sent("never")]);
+        let outcome = delivery(&f, fast(), sender.clone())
+            .deliver(&f.job)
+            .await
+            .unwrap();
+        assert_eq!(outcome, DeliveryOutcome::Unknown);
+        assert_eq!(sender.calls(), 0);
+        let record = stored(&f).await;
+        assert_eq!(record.status, DeliveryStatus::Unknown);
+        assert_eq!(record.error.unwrap().code, "outcome_unknown");
+    }
+
+    #[tokio::test]
+    async fn two_senders_racing_on_one_job_send_once() {
+        let f = fixture().await;
+        let sender = ScriptedSender::answering(vec![sent("m_out_3"), sent("m_out_4")]);
+        let d = delivery(&f, fast(), sender.clone());
+        let (a, b) = tokio::join!(d.deliver(&f.job), d.deliver(&f.job));
+        let outcomes = [a.unwrap(), b.unwrap()];
+        assert_eq!(sender.calls(), 1, "{outcomes:?}");
+        assert_eq!(
+            outcomes
+                .iter()
+                .filter(|o| matches!(o, DeliveryOutcome::Sent { .. }))
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn a_channel_without_a_sender_fails_with_a_reason() {
+        let f = fixture().await;
+        let d = ReplyDelivery::new(f.store.clone(), Arc::new(SystemClock), fast());
+        let outcome = d.deliver(&f.job).await.unwrap();
+        assert!(
+            matches!(&outcome, DeliveryOutcome::Failed { error, .. } if error.code == "channel_not_configured"),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let p = RetryPolicy::default();
+        for attempt in 1..10 {
+            let d = p.backoff(attempt, None);
+            assert!(d <= p.cap, "{d:?}");
+            assert!(d >= (p.base * (1 << (attempt - 1).min(16))).min(p.cap) / 2);
+        }
+        assert_eq!(
+            p.backoff(1, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+    }
+}
