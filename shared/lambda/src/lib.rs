@@ -1,0 +1,12 @@
+//! What Crossdesk's Lambda functions share beyond the HTTP routers: the agent identity from
+//! API Gateway's JWT authorizer, the SQS batch handler of the ticket writer (partial batch
+//! failures in FIFO order), and the SES receipt handler of the email ingest.
+//!
+//! Each function's `main.rs` only loads its configuration, builds its clients once, and hands
+//! one of these (or a router from `crossdesk-http`) to the Lambda runtime.
+
+pub mod auth;
+pub mod ses;
+pub mod sqs;
+
+pub use auth::JwtClaimsAuth;
