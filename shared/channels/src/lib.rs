@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod email;
 pub mod facebook;
+pub mod oauth1;
 pub mod send;
 pub mod signature;
 pub mod twitter;
