@@ -11,6 +11,7 @@ pub mod oauth1;
 pub mod send;
 pub mod signature;
 pub mod twitter;
+pub mod twitter_send;
 
 use chrono::{DateTime, Utc};
 use crossdesk_core::{ChannelKind, Message, RawRef};
