@@ -415,12 +415,17 @@ fn classify(
     match status.as_u16() {
         429 => SendError::Transient {
             code,
-            reason: format!("X's rate limit for this account is reached ({detail}); the {what} will be sent again after the reset"),
+            reason: format!(
+                "X's rate limit for this account is reached ({detail}); the {what} will be \
+                 sent again after the reset"
+            ),
             retry_after: rate_limit_wait(headers, now),
         },
         401 => SendError::Unauthorized {
             code,
-            reason: format!("X rejected the channel's credentials ({detail}); re-authorize the X account"),
+            reason: format!(
+                "X rejected the channel's credentials ({detail}); re-authorize the X account"
+            ),
         },
         403 if target == Target::Tweet && is_reply_restricted(&detail) => SendError::Permanent {
             code,
