@@ -6,6 +6,7 @@
 
 pub mod chat;
 pub mod email;
+pub mod email_reply;
 pub mod facebook;
 pub mod oauth1;
 pub mod send;
