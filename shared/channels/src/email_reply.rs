@@ -2,8 +2,8 @@
 //! `SendEmail` call (raw content) lives in the AWS adapter; this module only builds the bytes.
 //!
 //! - `From: <display name> <support address>`, `To:` the author of the mail answered;
-//! - `Reply-To: <local>+<ticket>@<domain>`, so the customer's answer finds its ticket even when
-//!   a mail client drops the threading headers;
+//! - `Reply-To: <display name> <local>+<ticket>@<domain>`, so the customer's answer finds its
+//!   ticket even when a mail client drops the threading headers;
 //! - `Subject: Re: <original subject without Re:/AW:/… and ticket tags> [#<ticket>]`;
 //! - `In-Reply-To:` the answered mail's Message-ID, `References:` its `References` followed by
 //!   its Message-ID, trimmed as mail clients trim them (the root and the newest, at most
@@ -16,9 +16,11 @@
 //! Header values are built from single-line text: CR, LF and other control characters in a
 //! subject or a name become spaces, so they cannot start a header of their own.
 //!
-//! **SES replaces the Message-ID** set here with its own (`<{SES MessageId}@{region}.amazonses.com>`,
-//! `email.amazonses.com` in us-east-1), keeping `In-Reply-To` and `References`. The caller records
-//! that id as the outbound message's platform id: it is the one the customer's reply will name.
+//! **SES replaces the Message-ID** set here with its own
+//! (`<{SES MessageId}@{region}.amazonses.com>`, `email.amazonses.com` in us-east-1), keeping
+//! `In-Reply-To` and `References`. The caller records that id as the outbound message's
+//! platform id: it is the one the customer's reply will name. The plus-address and the
+//! `[#ticket]` subject tag lead back to the ticket either way.
 
 use crossdesk_core::{strip_reply_prefixes, ChannelKind, EmailAddress, Message, TicketId};
 use mail_builder::headers::address::Address;
@@ -86,9 +88,15 @@ pub fn build_reply(
     let from_name = settings.display_name.as_deref().map(single_line);
     let to_name = answering.author.name.as_deref().map(single_line);
     let mut builder = MessageBuilder::new()
-        .from(address(from_name, settings.support_address.as_str()))
+        .from(address(
+            from_name.clone(),
+            settings.support_address.as_str(),
+        ))
         .to(address(to_name, to.as_str()))
-        .reply_to(reply_to_address(&settings.support_address, out.ticket_id))
+        .reply_to(address(
+            from_name,
+            &reply_to_address(&settings.support_address, out.ticket_id),
+        ))
         .subject(subject(
             answering.subject.as_deref().or(reply.subject.as_deref()),
             out.ticket_id,
@@ -354,6 +362,7 @@ mod tests {
         assert_eq!(to.name.as_deref(), Some("Jordan Lefèvre"));
         assert_eq!(to.address.as_deref(), Some("jordan.lefevre@client.example"));
         let reply_to = mail.reply_to().and_then(|a| a.first()).unwrap();
+        assert_eq!(reply_to.name.as_deref(), Some("Sample Support"));
         assert_eq!(
             reply_to.address.as_deref(),
             Some("support+K3F9Q2XA@sample.example")

@@ -555,13 +555,15 @@ fn rate_limit_wait(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> 
 
 // ---- length ----
 
-/// A tweet's length as X counts it, simplified from twitter-text 3: every `http://`, `https://`
-/// or `www.` link counts [`URL_WEIGHT`] whatever its length; a character counts 1 in the ranges
-/// X weighs light (U+0000–U+10FF: Latin, Greek, Cyrillic, Hebrew, Arabic, Indic, …; U+2000–U+200D;
-/// U+2010–U+201F; U+2032–U+2037) and 2 elsewhere (CJK, emoji, …); variation selectors, skin-tone
-/// modifiers and tag characters count 0. Not modelled: links without a scheme or `www.`
-/// (`acme.example`, which X counts 23), Unicode normalization, and emoji sequences (a ZWJ
-/// family or a flag counts 2 per part here, 2 in all on X: this errs on the side of refusing).
+/// A tweet's length as X counts it, simplified from twitter-text 3:
+/// - every `http://`, `https://` or `www.` link counts [`URL_WEIGHT`], whatever its length;
+/// - a character counts 1 in the ranges X weighs light (U+0000–U+10FF: Latin, Greek, Cyrillic,
+///   Hebrew, Arabic, Indic, …; U+2000–U+200D; U+2010–U+201F; U+2032–U+2037) and 2 elsewhere
+///   (CJK, emoji, `…`); variation selectors, skin-tone modifiers and tag characters count 0.
+///
+/// Not modelled: links without a scheme or `www.` (`acme.example`, which X counts 23), Unicode
+/// normalization, and emoji sequences (a ZWJ family or a flag counts 2 per part here, 2 in all
+/// on X: this errs on the side of refusing).
 pub fn tweet_weight(text: &str) -> usize {
     let mut weight = 0;
     let mut rest = text;
