@@ -7,10 +7,13 @@
 pub mod chat;
 pub mod delivery;
 pub mod email;
+pub mod email_reply;
 pub mod facebook;
+pub mod oauth1;
 pub mod send;
 pub mod signature;
 pub mod twitter;
+pub mod twitter_send;
 
 use chrono::{DateTime, Utc};
 use crossdesk_core::{ChannelKind, Message, RawRef};
