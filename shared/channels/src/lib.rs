@@ -9,6 +9,9 @@ pub mod delivery;
 pub mod email;
 pub mod email_reply;
 pub mod facebook;
+pub mod facebook_send;
+#[cfg(test)]
+mod fake_meta;
 pub mod oauth1;
 pub mod send;
 pub mod signature;
