@@ -467,7 +467,7 @@ impl FacebookSender {
         if let Some(user_msg) = e.error_user_msg.as_deref().filter(|m| !m.is_empty()) {
             said = format!("{said} ({user_msg})");
         }
-        let said = self.scrub(&said);
+        let said = self.scrub(said.trim_end_matches(['.', ' ']));
         let trace = e
             .fbtrace_id
             .as_deref()
@@ -502,12 +502,13 @@ impl FacebookSender {
     /// Removes the page token from text that came from outside.
     fn scrub(&self, text: &str) -> String {
         let token = self.token.expose_secret();
-        let text: String = text.chars().take(MAX_REASON_CHARS).collect();
-        if token.is_empty() {
-            text
+        // Replace before cutting, so no fragment of the token can survive the cut.
+        let text = if token.is_empty() {
+            text.to_string()
         } else {
             text.replace(token, "[redacted]")
-        }
+        };
+        text.chars().take(MAX_REASON_CHARS).collect()
     }
 }
 
@@ -924,7 +925,7 @@ mod tests {
             &sender(&server, true),
             &answer,
             &question,
-            &[question.clone()],
+            std::slice::from_ref(&question),
         )
         .await;
         (server, result)
@@ -944,7 +945,7 @@ mod tests {
             &sender(&server, false),
             &answer,
             &question,
-            &[question.clone()],
+            std::slice::from_ref(&question),
         )
         .await;
         assert_eq!(
@@ -993,7 +994,7 @@ mod tests {
             &sender(&server, true),
             &answer,
             &question,
-            &[question.clone()],
+            std::slice::from_ref(&question),
         )
         .await;
         assert_eq!(
