@@ -5,6 +5,7 @@
 //! function crate, a template block and sample events (see `docs/adding-a-channel.md`).
 
 pub mod chat;
+pub mod chat_send;
 pub mod delivery;
 pub mod email;
 pub mod email_reply;
