@@ -312,7 +312,7 @@ impl FacebookSender {
                         })
                     }
                     Visibility::Private => {
-                        let closes = r.answering.sent_at + PRIVATE_REPLY_WINDOW;
+                        let closes = comment_written_at(r, comment_id) + PRIVATE_REPLY_WINDOW;
                         if r.now > closes {
                             return Err(SendError::refused(
                                 "private_reply_window_closed",
@@ -560,9 +560,12 @@ enum Window {
     HumanAgent,
 }
 
-/// When the customer last wrote in the reply's conversation: the answered message, or a later
-/// new message of theirs in the thread (edits and removals open no window).
+/// When the customer last wrote in the reply's conversation: their latest new message (the
+/// answered one or a later one in the thread). Edits and removals open no window, so an edit
+/// being answered counts from the message it edits; with no new message known at all, from the
+/// answered event.
 fn last_customer_message(r: &OutboundReply<'_>) -> DateTime<Utc> {
+    let answered = std::iter::once(r.answering).filter(|m| m.event == MessageEvent::Created);
     r.thread
         .iter()
         .filter(|m| {
@@ -571,8 +574,26 @@ fn last_customer_message(r: &OutboundReply<'_>) -> DateTime<Utc> {
                 && m.channel == r.reply.channel
                 && m.conversation == r.reply.conversation
         })
+        .chain(answered)
         .map(|m| m.sent_at)
-        .fold(r.answering.sent_at, DateTime::max)
+        .max()
+        .unwrap_or(r.answering.sent_at)
+}
+
+/// When the answered comment was written: its creation in the thread when the answered event
+/// is an edit, else the answered event's time.
+fn comment_written_at(r: &OutboundReply<'_>, comment_id: &str) -> DateTime<Utc> {
+    r.thread
+        .iter()
+        .filter(|m| {
+            m.event == MessageEvent::Created
+                && m.channel == r.reply.channel
+                && m.platform_message_id.as_deref() == Some(comment_id)
+        })
+        .map(|m| m.sent_at)
+        .min()
+        .unwrap_or(r.answering.sent_at)
+        .min(r.answering.sent_at)
 }
 
 /// Refuses a direct or private message longer than the channel allows.
@@ -1111,6 +1132,51 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code(), "window_closed");
         assert_eq!(server.requests().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answered_edit_counts_from_the_message_it_edits() {
+        let server = FakeServer::start(message_sent()).await;
+        let original = inbound(
+            ChannelKind::Facebook,
+            dm(ChannelKind::Facebook),
+            "m_q1",
+            TimeDelta::hours(30),
+        );
+        let mut edit = original.clone();
+        edit.event = MessageEvent::Edited;
+        edit.sent_at = now() - TimeDelta::hours(1);
+        let answer = reply(&edit, "Noted.", Visibility::Private);
+        let err = send(
+            &sender(&server, false),
+            &answer,
+            &edit,
+            &[original, edit.clone()],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "window_closed");
+
+        let comment = inbound(
+            ChannelKind::Facebook,
+            comments(),
+            COMMENT,
+            TimeDelta::days(8),
+        );
+        let mut edited = comment.clone();
+        edited.event = MessageEvent::Edited;
+        edited.sent_at = now() - TimeDelta::hours(1);
+        let private = reply(&edited, "Details by DM", Visibility::Private);
+        let err = send(
+            &sender(&server, false),
+            &private,
+            &edited,
+            &[comment, edited.clone()],
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.code(), "private_reply_window_closed");
+        assert!(server.requests().is_empty());
     }
 
     #[tokio::test]
