@@ -244,6 +244,17 @@ impl ReplyDelivery {
                     }
                     tokio::time::sleep(wait).await;
                 }
+                Err(SendError::OutcomeUnknown { code, reason }) => {
+                    let unknown = Delivery {
+                        status: DeliveryStatus::Unknown,
+                        error: Some(DeliveryError { code, reason }),
+                        sending_since: None,
+                        ..claimed.clone()
+                    };
+                    self.confirm(job, &claimed, &unknown).await?;
+                    warn!("the platform call's outcome is unknown; reply marked unknown");
+                    return Ok(DeliveryOutcome::Unknown);
+                }
                 Err(e) => {
                     let unauthorized = matches!(e, SendError::Unauthorized { .. });
                     if unauthorized {
@@ -639,6 +650,28 @@ mod tests {
         let record = stored(&f).await;
         assert_eq!(record.status, DeliveryStatus::Unknown);
         assert_eq!(record.error.unwrap().code, "outcome_unknown");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_outcome_is_recorded_not_retried() {
+        let f = fixture().await;
+        let sender = ScriptedSender::answering(vec![
+            Err(SendError::OutcomeUnknown {
+                code: "unknown_outcome".into(),
+                reason: "timed out after sending".into(),
+            }),
+            sent("never"),
+        ]);
+        let d = delivery(&f, fast(), sender.clone());
+        assert_eq!(d.deliver(&f.job).await.unwrap(), DeliveryOutcome::Unknown);
+        assert_eq!(
+            d.deliver(&f.job).await.unwrap(),
+            DeliveryOutcome::AlreadyDone {
+                status: DeliveryStatus::Unknown
+            }
+        );
+        assert_eq!(sender.calls(), 1);
+        assert_eq!(stored(&f).await.status, DeliveryStatus::Unknown);
     }
 
     #[tokio::test]

@@ -756,7 +756,7 @@ fn transport_error(e: &reqwest::Error) -> SendError {
 }
 
 fn unknown_outcome(what: &str) -> SendError {
-    SendError::Permanent {
+    SendError::OutcomeUnknown {
         code: "unknown_outcome".into(),
         reason: format!(
             "the call to Meta was cut short after it was sent ({what}); the reply may have been \

@@ -65,6 +65,16 @@ pub enum SendError {
         /// What happened.
         reason: String,
     },
+    /// The request may have reached the platform but no answer came back (a timeout after
+    /// sending, a connection cut mid-answer). Sending again could deliver the reply twice, so
+    /// it is not retried: the reply becomes `unknown` for an agent to check.
+    #[error("{code}: {reason}")]
+    OutcomeUnknown {
+        /// `unknown_outcome`, or the platform's code.
+        code: String,
+        /// What happened and what the agent should check.
+        reason: String,
+    },
 }
 
 impl SendError {
@@ -78,7 +88,8 @@ impl SendError {
         match self {
             SendError::Transient { code, .. }
             | SendError::Permanent { code, .. }
-            | SendError::Unauthorized { code, .. } => code,
+            | SendError::Unauthorized { code, .. }
+            | SendError::OutcomeUnknown { code, .. } => code,
         }
     }
 
@@ -87,7 +98,8 @@ impl SendError {
         match self {
             SendError::Transient { reason, .. }
             | SendError::Permanent { reason, .. }
-            | SendError::Unauthorized { reason, .. } => reason,
+            | SendError::Unauthorized { reason, .. }
+            | SendError::OutcomeUnknown { reason, .. } => reason,
         }
     }
 
@@ -107,12 +119,23 @@ pub trait ReplySender: Send + Sync {
     async fn send(&self, reply: &OutboundReply<'_>) -> Result<Sent, SendError>;
 }
 
-/// Maps a transport failure (connect, timeout, broken body) to a transient error.
+/// Maps a transport failure: a failed connection sent nothing (transient, retried); anything
+/// after the request may have left (a timeout, a cut answer) has an unknown outcome.
 pub fn network_error(e: &reqwest::Error) -> SendError {
-    SendError::Transient {
-        code: "network".into(),
-        reason: format!("the platform could not be reached: {e}"),
-        retry_after: None,
+    if e.is_connect() {
+        SendError::Transient {
+            code: "network".into(),
+            reason: format!("the platform could not be reached: {e}"),
+            retry_after: None,
+        }
+    } else {
+        SendError::OutcomeUnknown {
+            code: "unknown_outcome".into(),
+            reason: format!(
+                "the call was cut short after it was sent ({e}); the reply may have been \
+                 delivered: check the conversation before sending it again"
+            ),
+        }
     }
 }
 
