@@ -15,6 +15,7 @@ pub mod facebook_send;
 mod fake_meta;
 pub mod oauth1;
 pub mod send;
+pub mod senders;
 pub mod signature;
 pub mod twitter;
 pub mod twitter_send;

@@ -1,0 +1,203 @@
+//! Which reply senders a deployment has, from its settings: the same rules for the local stack
+//! and the `reply-sender` function. A channel without its sending credentials has no sender;
+//! its replies fail with `channel_not_configured` rather than waiting forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossdesk_core::ChannelKind;
+use secrecy::SecretString;
+use thiserror::Error;
+use url::Url;
+
+use crate::chat_send::{ChatSender, ChatSenderConfig};
+use crate::facebook_send::{default_graph_url, FacebookSender, FacebookSenderConfig};
+use crate::send::ReplySender;
+use crate::twitter_send::{TwitterSender, TwitterSenderConfig};
+
+/// A sending setting that cannot be used.
+#[derive(Debug, Error)]
+pub enum SenderConfigError {
+    /// A URL setting is not a URL.
+    #[error("{name} is not a valid URL: {reason}")]
+    Url {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A sender refused its configuration.
+    #[error("{0}")]
+    Invalid(String),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// Every sending setting (plain configuration and credentials) a deployment may have.
+#[derive(Debug, Clone, Default)]
+pub struct SenderSettings {
+    /// `CROSSDESK_FACEBOOK_GRAPH_URL` (default `https://graph.facebook.com/v21.0`).
+    pub facebook_graph_url: Option<Url>,
+    /// The page access token.
+    pub facebook_page_token: Option<SecretString>,
+    /// `CROSSDESK_FACEBOOK_HUMAN_AGENT=true` when the page has the Human Agent permission.
+    pub facebook_human_agent: bool,
+    /// `CROSSDESK_TWITTER_API_URL` (default `https://api.x.com`).
+    pub twitter_api_url: Option<Url>,
+    /// The X app's consumer key.
+    pub twitter_consumer_key: Option<SecretString>,
+    /// The X app's consumer secret.
+    pub twitter_consumer_secret: Option<SecretString>,
+    /// The account's access token.
+    pub twitter_access_token: Option<SecretString>,
+    /// The account's access token secret.
+    pub twitter_access_secret: Option<SecretString>,
+    /// `CROSSDESK_CHAT_CALLBACK_URL`: where chat replies are posted.
+    pub chat_callback_url: Option<Url>,
+    /// The chat signing secret.
+    pub chat_secret: Option<SecretString>,
+}
+
+impl SenderSettings {
+    /// Reads the plain (non-secret) settings through `lookup`; credentials are set by the caller.
+    pub fn with_urls_from(
+        mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SenderConfigError> {
+        let url = |name: &'static str| -> Result<Option<Url>, SenderConfigError> {
+            match lookup(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(v) => Url::parse(v.trim())
+                    .map(Some)
+                    .map_err(|e| SenderConfigError::Url {
+                        name,
+                        reason: e.to_string(),
+                    }),
+            }
+        };
+        self.facebook_graph_url = url("CROSSDESK_FACEBOOK_GRAPH_URL")?;
+        self.twitter_api_url = url("CROSSDESK_TWITTER_API_URL")?;
+        self.chat_callback_url = url("CROSSDESK_CHAT_CALLBACK_URL")?;
+        self.facebook_human_agent = lookup("CROSSDESK_FACEBOOK_HUMAN_AGENT")
+            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        Ok(self)
+    }
+
+    /// The senders these settings allow, sharing one HTTP client (3 s to connect, 10 s in all,
+    /// no redirects: a platform API never redirects a send, and a callback must not be steered).
+    pub fn senders(&self) -> Result<Vec<(ChannelKind, Arc<dyn ReplySender>)>, SenderConfigError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| SenderConfigError::Client(e.to_string()))?;
+        let mut senders: Vec<(ChannelKind, Arc<dyn ReplySender>)> = Vec::new();
+        if let Some(token) = &self.facebook_page_token {
+            let config = FacebookSenderConfig {
+                graph_url: self
+                    .facebook_graph_url
+                    .clone()
+                    .unwrap_or_else(default_graph_url),
+                human_agent_enabled: self.facebook_human_agent,
+                ..FacebookSenderConfig::new(token.clone())
+            };
+            let sender: Arc<dyn ReplySender> = Arc::new(
+                FacebookSender::new(config, client.clone())
+                    .map_err(|e| SenderConfigError::Invalid(e.to_string()))?,
+            );
+            senders.push((ChannelKind::Facebook, sender.clone()));
+            senders.push((ChannelKind::Instagram, sender));
+        }
+        if let (Some(key), Some(secret), Some(token), Some(token_secret)) = (
+            &self.twitter_consumer_key,
+            &self.twitter_consumer_secret,
+            &self.twitter_access_token,
+            &self.twitter_access_secret,
+        ) {
+            let mut config = TwitterSenderConfig::new(
+                key.clone(),
+                secret.clone(),
+                token.clone(),
+                token_secret.clone(),
+            );
+            if let Some(url) = &self.twitter_api_url {
+                config.api_url = url.clone();
+            }
+            senders.push((
+                ChannelKind::Twitter,
+                Arc::new(TwitterSender::new(config, client.clone())),
+            ));
+        }
+        if let (Some(url), Some(secret)) = (&self.chat_callback_url, &self.chat_secret) {
+            let config = ChatSenderConfig {
+                callback_url: url.clone(),
+                secret: secret.clone(),
+            };
+            senders.push((
+                ChannelKind::Chat,
+                Arc::new(
+                    ChatSender::new(config, client)
+                        .map_err(|e| SenderConfigError::Invalid(e.to_string()))?,
+                ),
+            ));
+        }
+        Ok(senders)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Option<SecretString> {
+        Some(SecretString::from(v.to_string()))
+    }
+
+    #[test]
+    fn only_channels_with_all_their_credentials_get_a_sender() {
+        let none = SenderSettings::default().senders().unwrap();
+        assert!(none.is_empty());
+        let settings = SenderSettings {
+            facebook_page_token: s("page"),
+            twitter_consumer_key: s("ck"),
+            twitter_consumer_secret: s("cs"),
+            twitter_access_token: s("at"),
+            // No access secret: no X sender.
+            chat_secret: s("chat"),
+            ..SenderSettings::default()
+        }
+        .with_urls_from(|name| {
+            (name == "CROSSDESK_CHAT_CALLBACK_URL").then(|| "http://127.0.0.1:9/replies".into())
+        })
+        .unwrap();
+        let channels: Vec<ChannelKind> = settings
+            .senders()
+            .unwrap()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(
+            channels,
+            [
+                ChannelKind::Facebook,
+                ChannelKind::Instagram,
+                ChannelKind::Chat
+            ]
+        );
+    }
+
+    #[test]
+    fn rejects_a_malformed_url_naming_the_variable() {
+        let err = SenderSettings::default()
+            .with_urls_from(|name| {
+                (name == "CROSSDESK_TWITTER_API_URL").then(|| "not a url".into())
+            })
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("CROSSDESK_TWITTER_API_URL"),
+            "{err}"
+        );
+    }
+}
