@@ -34,6 +34,9 @@ pub enum SenderConfigError {
     Client(String),
 }
 
+/// The sender of each configured channel.
+pub type ChannelSenders = Vec<(ChannelKind, Arc<dyn ReplySender>)>;
+
 /// Every sending setting (plain configuration and credentials) a deployment may have.
 #[derive(Debug, Clone, Default)]
 pub struct SenderSettings {
@@ -86,14 +89,14 @@ impl SenderSettings {
 
     /// The senders these settings allow, sharing one HTTP client (3 s to connect, 10 s in all,
     /// no redirects: a platform API never redirects a send, and a callback must not be steered).
-    pub fn senders(&self) -> Result<Vec<(ChannelKind, Arc<dyn ReplySender>)>, SenderConfigError> {
+    pub fn senders(&self) -> Result<ChannelSenders, SenderConfigError> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| SenderConfigError::Client(e.to_string()))?;
-        let mut senders: Vec<(ChannelKind, Arc<dyn ReplySender>)> = Vec::new();
+        let mut senders: ChannelSenders = Vec::new();
         if let Some(token) = &self.facebook_page_token {
             let config = FacebookSenderConfig {
                 graph_url: self
