@@ -3,6 +3,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use crossdesk_channels::senders::{SenderConfigError, SenderSettings};
+use crossdesk_core::EmailAddress;
 use secrecy::SecretString;
 use thiserror::Error;
 
@@ -17,6 +19,9 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// A sending setting is invalid.
+    #[error(transparent)]
+    Sender(#[from] SenderConfigError),
 }
 
 /// Every setting of the local stack. Secrets left unset disable their channel (503), never
@@ -39,6 +44,13 @@ pub struct LocalConfig {
     pub agent_token: Option<SecretString>,
     /// `CROSSDESK_LOG_FORMAT=json` for JSON logs (default: human-readable).
     pub json_logs: bool,
+    /// Reply senders: platform URLs and sending credentials.
+    pub senders: SenderSettings,
+    /// `CROSSDESK_EMAIL_FROM`: the support address email replies come from (written to the
+    /// outbox locally); without it, email replies fail with `channel_not_configured`.
+    pub email_from: Option<EmailAddress>,
+    /// `CROSSDESK_EMAIL_FROM_NAME`: the name shown beside it.
+    pub email_from_name: Option<String>,
 }
 
 impl LocalConfig {
@@ -68,7 +80,28 @@ impl LocalConfig {
                 })
             }
         };
+        let senders = SenderSettings {
+            facebook_page_token: secret("CROSSDESK_FACEBOOK_PAGE_TOKEN"),
+            twitter_consumer_key: secret("CROSSDESK_TWITTER_CONSUMER_KEY"),
+            twitter_consumer_secret: secret("CROSSDESK_TWITTER_CONSUMER_SECRET"),
+            twitter_access_token: secret("CROSSDESK_TWITTER_ACCESS_TOKEN"),
+            twitter_access_secret: secret("CROSSDESK_TWITTER_ACCESS_SECRET"),
+            chat_secret: secret("CROSSDESK_CHAT_SECRET"),
+            ..SenderSettings::default()
+        }
+        .with_urls_from(get)?;
+        let email_from = get("CROSSDESK_EMAIL_FROM")
+            .map(|v| {
+                EmailAddress::parse(&v).map_err(|e| ConfigError::Invalid {
+                    name: "CROSSDESK_EMAIL_FROM",
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
         Ok(LocalConfig {
+            senders,
+            email_from,
+            email_from_name: get("CROSSDESK_EMAIL_FROM_NAME"),
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             data_dir: get("CROSSDESK_DATA_DIR")
                 .map(PathBuf::from)

@@ -5,6 +5,7 @@
 //! and posts them to it.
 
 pub mod config;
+pub mod outbox;
 pub mod samples;
 pub mod stack;
 

@@ -11,11 +11,13 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use crossdesk_channels::delivery::{DeliveryJobError, DeliveryOutcome, ReplyDelivery, RetryPolicy};
+use crossdesk_channels::email_reply::EmailReplySettings;
 use crossdesk_channels::{ChatChannel, EmailChannel, FacebookChannel, TwitterChannel};
 use crossdesk_core::agent::{AgentDesk, AgentRef};
 use crossdesk_core::writer::TicketWriter;
 use crossdesk_core::{
-    Clock, InboundQueue, Message, OutboundJob, OutboundQueue, QueueError, SystemClock,
+    ChannelKind, Clock, InboundQueue, Message, OutboundJob, OutboundQueue, QueueError, SystemClock,
 };
 use crossdesk_embedded::{Database, QueueName, SqliteArchive, SqliteQueue, SqliteStore};
 use crossdesk_http::{
@@ -28,6 +30,7 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::LocalConfig;
+use crate::outbox::OutboxEmailSender;
 
 /// How long a message taken by the writer stays invisible to a second take.
 const LEASE: Duration = Duration::from_secs(30);
@@ -40,7 +43,7 @@ pub struct LocalStack {
     pub addr: SocketAddr,
     shutdown: watch::Sender<bool>,
     server: JoinHandle<()>,
-    writer: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl LocalStack {
@@ -54,10 +57,13 @@ impl LocalStack {
         let store = Arc::new(SqliteStore::new(database.clone()));
         let queue = Arc::new(SqliteQueue::new(database.clone()));
         // This process owns the queue alone: leases held when it last stopped are dead.
-        let released = queue
-            .release_leases(QueueName::Inbound)
-            .await
-            .context("cannot read the local queue")?;
+        let mut released = 0;
+        for name in [QueueName::Inbound, QueueName::Outbound] {
+            released += queue
+                .release_leases(name)
+                .await
+                .context("cannot read the local queue")?;
+        }
         if released > 0 {
             info!(
                 released,
@@ -66,15 +72,17 @@ impl LocalStack {
         }
         let archive = Arc::new(SqliteArchive::new(database));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let wake = Arc::new(Notify::new());
-
-        let inbound = Arc::new(WakingInbound {
+        let wake_writer = Arc::new(Notify::new());
+        let wake_sender = Arc::new(Notify::new());
+        let inbound = Arc::new(WakingQueue {
             queue: queue.clone(),
-            wake: wake.clone(),
+            wake: wake_writer.clone(),
         });
-        let outbound = Arc::new(LocalOutbound {
+        let outbound = Arc::new(WakingQueue {
             queue: queue.clone(),
+            wake: wake_sender.clone(),
         });
+        let delivery = reply_delivery(config, store.clone(), clock.clone())?;
         let router = routes(config, inbound, outbound, archive, store.clone(), clock);
 
         let listener = TcpListener::bind(config.listen)
@@ -95,20 +103,42 @@ impl LocalStack {
                 error!(error = %e, "HTTP server stopped");
             }
         });
-        let writer = tokio::spawn(drain_inbound(queue, TicketWriter::new(store), wake, signal));
+        let writer = TicketWriter::new(store);
+        let writer = tokio::spawn(drain(
+            queue.clone(),
+            QueueName::Inbound,
+            wake_writer,
+            signal.clone(),
+            move |body, attempts| {
+                let writer = writer.clone();
+                async move { write_entry(&writer, body, attempts).await }
+            },
+        ));
+        let sender = tokio::spawn(drain(
+            queue,
+            QueueName::Outbound,
+            wake_sender,
+            signal,
+            move |body, attempts| {
+                let delivery = delivery.clone();
+                async move { deliver_entry(&delivery, body, attempts).await }
+            },
+        ));
         Ok(LocalStack {
             addr,
             shutdown,
             server,
-            writer,
+            workers: vec![writer, sender],
         })
     }
 
-    /// Stops accepting requests, lets the writer finish its current batch, and waits for both.
+    /// Stops accepting requests, lets the workers finish their current batch, and waits.
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);
         let _ = self.server.await;
-        let _ = self.writer.await;
+        for worker in self.workers {
+            let _ = worker.await;
+        }
     }
 
     /// Every endpoint a person may want to call, for the start-up banner.
@@ -224,14 +254,14 @@ impl AgentAuth for AgentApiDisabled {
     }
 }
 
-/// The inbound queue, waking the writer as soon as something arrives.
-struct WakingInbound {
+/// The local queue, waking its worker as soon as something arrives.
+struct WakingQueue {
     queue: Arc<SqliteQueue>,
     wake: Arc<Notify>,
 }
 
 #[async_trait]
-impl InboundQueue for WakingInbound {
+impl InboundQueue for WakingQueue {
     async fn enqueue(&self, messages: &[Message]) -> Result<(), QueueError> {
         InboundQueue::enqueue(self.queue.as_ref(), messages).await?;
         self.wake.notify_one();
@@ -239,35 +269,72 @@ impl InboundQueue for WakingInbound {
     }
 }
 
-/// The outbound queue (the reply sender drains it).
-struct LocalOutbound {
-    queue: Arc<SqliteQueue>,
-}
-
 #[async_trait]
-impl OutboundQueue for LocalOutbound {
+impl OutboundQueue for WakingQueue {
     async fn enqueue(&self, job: &OutboundJob) -> Result<(), QueueError> {
-        OutboundQueue::enqueue(self.queue.as_ref(), job).await
+        OutboundQueue::enqueue(self.queue.as_ref(), job).await?;
+        self.wake.notify_one();
+        Ok(())
     }
 }
 
-/// The in-process ticket writer: takes batches off the inbound queue and threads each message.
-/// A message that fails for a passing reason is retried with backoff; one that can never be
-/// stored goes to the dead-letter table. Nothing is dropped.
-async fn drain_inbound(
+/// The reply sender: the configured platform senders, and email replies into the outbox.
+fn reply_delivery(
+    config: &LocalConfig,
+    store: Arc<SqliteStore>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<ReplyDelivery> {
+    let mut delivery = ReplyDelivery::new(store, clock, RetryPolicy::default());
+    for (channel, sender) in config.senders.senders()? {
+        delivery = delivery.with_sender(channel, sender);
+    }
+    if let Some(from) = &config.email_from {
+        let settings = EmailReplySettings {
+            support_address: from.clone(),
+            display_name: config.email_from_name.clone(),
+        };
+        delivery = delivery.with_sender(
+            ChannelKind::Email,
+            Arc::new(OutboxEmailSender::new(
+                settings,
+                config.data_dir.join("outbox"),
+            )),
+        );
+    }
+    Ok(delivery)
+}
+
+/// What to do with a queue entry after handling it.
+enum Settle {
+    /// Done: remove it.
+    Ack,
+    /// Try again after this long (a passing failure).
+    RetryAfter(Duration, String),
+    /// It can never succeed: move it to the dead letters.
+    DeadLetter(String),
+}
+
+/// A worker draining one queue in-process: takes batches, handles each entry, settles it.
+/// Nothing is dropped: an entry is removed only once handled or dead-lettered, and a crash
+/// leaves it leased, to be taken again.
+async fn drain<F, Fut>(
     queue: Arc<SqliteQueue>,
-    writer: TicketWriter,
+    name: QueueName,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
-) {
+    handle: F,
+) where
+    F: Fn(String, u32) -> Fut,
+    Fut: std::future::Future<Output = Settle>,
+{
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let batch = match queue.receive(QueueName::Inbound, BATCH, LEASE).await {
+        let batch = match queue.receive(name, BATCH, LEASE).await {
             Ok(batch) => batch,
             Err(e) => {
-                warn!(error = %e, "cannot read the inbound queue; retrying");
+                warn!(queue = name.as_str(), error = %e, "cannot read the queue; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -281,34 +348,53 @@ async fn drain_inbound(
             continue;
         }
         for leased in batch {
-            let outcome = match serde_json::from_str::<Message>(&leased.body) {
-                Err(e) => Err((false, format!("undecodable queue entry: {e}"))),
-                Ok(message) => writer
-                    .write(&message)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| (e.is_retryable(), e.to_string())),
-            };
-            let settled = match outcome {
-                Ok(()) => queue.ack(&leased.receipt).await,
-                Err((true, reason)) => {
-                    warn!(attempts = leased.attempts, %reason, "write failed; will retry");
-                    queue
-                        .retry_later(&leased.receipt, backoff(leased.attempts), &reason)
-                        .await
+            let settled = match handle(leased.body.clone(), leased.attempts).await {
+                Settle::Ack => queue.ack(&leased.receipt).await,
+                Settle::RetryAfter(after, reason) => {
+                    warn!(queue = name.as_str(), attempts = leased.attempts, %reason, "will retry");
+                    queue.retry_later(&leased.receipt, after, &reason).await
                 }
-                Err((false, reason)) => {
-                    error!(%reason, "message cannot be stored; moved to dead letters");
+                Settle::DeadLetter(reason) => {
+                    error!(queue = name.as_str(), %reason, "moved to dead letters");
                     queue.dead_letter(&leased.receipt, &reason).await
                 }
             };
             if let Err(e) = settled {
-                // The lease expires and the message is taken again: at least once, never lost.
-                warn!(error = %e, "cannot settle a queue entry");
+                // The lease expires and the entry is taken again: at least once, never lost.
+                warn!(queue = name.as_str(), error = %e, "cannot settle a queue entry");
             }
         }
     }
-    info!("ticket writer stopped");
+    info!(queue = name.as_str(), "worker stopped");
+}
+
+/// The ticket writer's handling of one inbound entry.
+async fn write_entry(writer: &TicketWriter, body: String, attempts: u32) -> Settle {
+    match serde_json::from_str::<Message>(&body) {
+        Err(e) => Settle::DeadLetter(format!("undecodable queue entry: {e}")),
+        Ok(message) => match writer.write(&message).await {
+            Ok(_) => Settle::Ack,
+            Err(e) if e.is_retryable() => Settle::RetryAfter(backoff(attempts), e.to_string()),
+            Err(e) => Settle::DeadLetter(e.to_string()),
+        },
+    }
+}
+
+/// The reply sender's handling of one outbound entry.
+async fn deliver_entry(delivery: &ReplyDelivery, body: String, attempts: u32) -> Settle {
+    match serde_json::from_str::<OutboundJob>(&body) {
+        Err(e) => Settle::DeadLetter(format!("undecodable queue entry: {e}")),
+        Ok(job) => match delivery.deliver(&job).await {
+            Ok(DeliveryOutcome::RetryLater { after }) => {
+                Settle::RetryAfter(after, "the platform asked to wait".into())
+            }
+            Ok(_) => Settle::Ack,
+            Err(DeliveryJobError::UnknownReply(id)) => {
+                Settle::DeadLetter(format!("reply {id} is not stored"))
+            }
+            Err(e) => Settle::RetryAfter(backoff(attempts), e.to_string()),
+        },
+    }
 }
 
 /// Capped exponential backoff: 1 s, 2 s, 4 s, … up to 60 s.

@@ -43,6 +43,11 @@ impl Stack {
 
     /// Starts the stack; `unset` names variables to leave out.
     pub fn start_with(data_dir: &Path, unset: &[&str]) -> Stack {
+        Self::start_env(data_dir, unset, &[])
+    }
+
+    /// Starts the stack with extra variables (sending settings, …).
+    pub fn start_env(data_dir: &Path, unset: &[&str], extra: &[(&str, String)]) -> Stack {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossdesk-local"));
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -59,6 +64,9 @@ impl Stack {
             if !unset.contains(&k) {
                 cmd.env(k, v);
             }
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
         }
         let mut child = cmd
             .stdout(Stdio::piped())

@@ -1,0 +1,377 @@
+//! End to end: an agent's reply leaves the local stack through the channel's own API (fake
+//! platform servers on 127.0.0.1 that record the exact requests), and the outcome is recorded
+//! on the message.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use common::{Stack, AGENT_TOKEN, CHAT_SECRET};
+use crossdesk_channels::{Channel, ChatChannel, Headers, WebhookRequest};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// One request the fake platform received.
+#[derive(Debug, Clone)]
+struct Recorded {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Recorded {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("a JSON body")
+    }
+}
+
+/// A fake platform API: records every request and answers from a script (the last answer
+/// repeats).
+#[derive(Clone)]
+struct FakePlatform {
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    answers: Arc<Mutex<Vec<(u16, Value)>>>,
+    base: String,
+}
+
+impl FakePlatform {
+    async fn start(answers: Vec<(u16, Value)>) -> FakePlatform {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let fake = FakePlatform {
+            recorded: Arc::default(),
+            answers: Arc::new(Mutex::new(answers)),
+            base: format!("http://{}", listener.local_addr().unwrap()),
+        };
+        let app = Router::new().fallback(record).with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        fake
+    }
+
+    fn requests(&self) -> Vec<Recorded> {
+        self.recorded.lock().unwrap().clone()
+    }
+}
+
+async fn record(State(fake): State<FakePlatform>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap()
+        .to_vec();
+    fake.recorded.lock().unwrap().push(Recorded {
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect(),
+        body,
+    });
+    let (status, body) = {
+        let mut answers = fake.answers.lock().unwrap();
+        if answers.len() > 1 {
+            answers.remove(0)
+        } else {
+            answers[0].clone()
+        }
+    };
+    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
+}
+
+/// Waits until the reply's delivery leaves `queued` (15 s at most) and returns it.
+async fn settled_delivery(stack: &Stack, ticket: &str, message: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let view = stack.ticket(ticket).await;
+        let delivery = view["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == message)
+            .map(|m| m["delivery"].clone())
+            .unwrap_or(Value::Null);
+        if delivery["status"] != "queued" || Instant::now() > deadline {
+            return delivery;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Messenger message from a customer, written now (inside the 24-hour window).
+fn fresh_messenger_event(mid: &str) -> Vec<u8> {
+    let now = chrono::Utc::now().timestamp_millis();
+    json!({"object":"page","entry":[{"id":"PAGE_1","time":now,"messaging":[{
+        "sender":{"id":"PSID_42"},"recipient":{"id":"PAGE_1"},"timestamp":now,
+        "message":{"mid":mid,"text":"Where is my parcel?"}}]}]})
+    .to_string()
+    .into_bytes()
+}
+
+async fn only_ticket(stack: &Stack) -> String {
+    assert_eq!(stack.wait_for_messages(1).await, 1);
+    stack.tickets().await[0]["id"].as_str().unwrap().to_string()
+}
+
+async fn reply(stack: &Stack, ticket: &str, body: Value) -> String {
+    let (status, answer) = stack
+        .api_send(
+            Method::POST,
+            &format!("/api/tickets/{ticket}/replies"),
+            &body,
+        )
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    answer["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_messenger_reply_is_sent_once_through_the_send_api() {
+    let graph = FakePlatform::start(vec![
+        (429, json!({"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4,"fbtrace_id":"A1"}})),
+        (200, json!({"recipient_id":"PSID_42","message_id":"m_reply_1"})),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start_env(
+        dir.path(),
+        &[],
+        &[
+            (
+                "CROSSDESK_FACEBOOK_GRAPH_URL",
+                format!("{}/v21.0", graph.base),
+            ),
+            ("CROSSDESK_FACEBOOK_PAGE_TOKEN", "page-token-123".into()),
+        ],
+    );
+    assert_eq!(
+        stack
+            .post_signed("facebook", &fresh_messenger_event("m_in_1"))
+            .await
+            .0,
+        200
+    );
+    let ticket = only_ticket(&stack).await;
+    let message = reply(
+        &stack,
+        &ticket,
+        json!({"text": "It left our warehouse today."}),
+    )
+    .await;
+
+    let delivery = settled_delivery(&stack, &ticket, &message).await;
+    assert_eq!(delivery["status"], "sent", "{delivery}");
+    assert_eq!(delivery["platform_id"], "m_reply_1");
+    assert_eq!(
+        delivery["attempts"], 2,
+        "the rate-limited call was retried once"
+    );
+
+    let requests = graph.requests();
+    assert_eq!(requests.len(), 2);
+    let sent = &requests[1];
+    assert_eq!(sent.method, "POST");
+    assert_eq!(sent.path, "/v21.0/me/messages");
+    assert_eq!(sent.header("authorization"), Some("Bearer page-token-123"));
+    let body = sent.json();
+    assert_eq!(body["recipient"], json!({"id": "PSID_42"}));
+    assert_eq!(body["messaging_type"], "RESPONSE");
+    assert_eq!(body["message"]["text"], "It left our warehouse today.");
+
+    // The platform echoes the page's message back: recognized as the same message.
+    let now = chrono::Utc::now().timestamp_millis();
+    let echo = json!({"object":"page","entry":[{"id":"PAGE_1","time":now,"messaging":[{
+        "sender":{"id":"PAGE_1"},"recipient":{"id":"PSID_42"},"timestamp":now,
+        "message":{"mid":"m_reply_1","is_echo":true,"text":"It left our warehouse today."}}]}]});
+    assert_eq!(
+        stack
+            .post_signed("facebook", echo.to_string().as_bytes())
+            .await
+            .0,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        stack.message_count().await,
+        2,
+        "the echo is not stored twice"
+    );
+    assert_eq!(graph.requests().len(), 2, "nothing is sent again");
+}
+
+#[tokio::test]
+async fn a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried() {
+    let graph = FakePlatform::start(vec![(
+        400,
+        json!({"error":{"message":"Error validating access token: Session has expired","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"B2"}}),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start_env(
+        dir.path(),
+        &[],
+        &[
+            (
+                "CROSSDESK_FACEBOOK_GRAPH_URL",
+                format!("{}/v21.0", graph.base),
+            ),
+            ("CROSSDESK_FACEBOOK_PAGE_TOKEN", "expired-token".into()),
+        ],
+    );
+    assert_eq!(
+        stack
+            .post_signed("facebook", &fresh_messenger_event("m_in_2"))
+            .await
+            .0,
+        200
+    );
+    let ticket = only_ticket(&stack).await;
+    let message = reply(&stack, &ticket, json!({"text": "Hello"})).await;
+    let delivery = settled_delivery(&stack, &ticket, &message).await;
+    assert_eq!(delivery["status"], "failed", "{delivery}");
+    assert!(
+        delivery["error"]["code"]
+            .as_str()
+            .unwrap()
+            .starts_with("graph_190"),
+        "{delivery}"
+    );
+    assert!(!delivery["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("expired-token"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(graph.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_chat_reply_is_posted_signed_to_the_callback() {
+    let backend = FakePlatform::start(vec![(200, json!({"ok": true}))]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start_env(
+        dir.path(),
+        &[],
+        &[(
+            "CROSSDESK_CHAT_CALLBACK_URL",
+            format!("{}/crossdesk/replies", backend.base),
+        )],
+    );
+    assert_eq!(stack.post_event("chat", "message.json").await.0, 200);
+    let ticket = only_ticket(&stack).await;
+    let message = reply(&stack, &ticket, json!({"text": "Yes, until Friday."})).await;
+    let delivery = settled_delivery(&stack, &ticket, &message).await;
+    assert_eq!(delivery["status"], "sent", "{delivery}");
+
+    let requests = backend.requests();
+    assert_eq!(requests.len(), 1);
+    let sent = &requests[0];
+    assert_eq!(sent.path, "/crossdesk/replies");
+    let body = sent.json();
+    assert_eq!(body["session_id"], "sess_sample_01");
+    assert_eq!(body["message"]["id"], message.as_str());
+    assert_eq!(body["message"]["text"], "Yes, until Friday.");
+    // The backend can check the signature with the shared secret, like Crossdesk checks its.
+    let headers = Headers::new(sent.headers.iter().map(|(n, v)| (n.as_str(), v.clone())));
+    let channel = ChatChannel::new(secrecy::SecretString::from(CHAT_SECRET));
+    channel
+        .verify(
+            &WebhookRequest {
+                headers: &headers,
+                body: &sent.body,
+            },
+            chrono::Utc::now(),
+        )
+        .expect("a valid v1 signature");
+}
+
+#[tokio::test]
+async fn an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start_env(
+        dir.path(),
+        &[],
+        &[
+            ("CROSSDESK_EMAIL_FROM", "support@sample.example".into()),
+            ("CROSSDESK_EMAIL_FROM_NAME", "Sample Support".into()),
+        ],
+    );
+    assert_eq!(stack.post_event("email", "plain-and-html.eml").await.0, 200);
+    let ticket = only_ticket(&stack).await;
+    let message = reply(
+        &stack,
+        &ticket,
+        json!({"text": "We corrected the address."}),
+    )
+    .await;
+    let delivery = settled_delivery(&stack, &ticket, &message).await;
+    assert_eq!(delivery["status"], "sent", "{delivery}");
+    let our_id = delivery["platform_id"].as_str().unwrap().to_string();
+
+    // The mail in the outbox threads onto the customer's.
+    let outbox = dir.path().join("outbox");
+    let file = std::fs::read_dir(&outbox)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mime = std::fs::read(&file).unwrap();
+    let parsed = mail_parser::MessageParser::default().parse(&mime).unwrap();
+    assert_eq!(
+        parsed.in_reply_to().as_text(),
+        Some("CAF=sample-0001@mail.example.com")
+    );
+    assert_eq!(parsed.message_id(), Some(our_id.as_str()));
+    assert_eq!(
+        parsed.subject(),
+        Some(format!("Re: Invoice address wrong [#{ticket}]").as_str())
+    );
+    let reply_to = parsed
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap();
+    assert_eq!(reply_to, format!("support+{ticket}@sample.example"));
+
+    // The customer answers that mail; it lands in the same ticket.
+    let answer = format!(
+        "From: Alex Example <alex@example.com>\r\nTo: {reply_to}\r\nSubject: Re: Re: Invoice address wrong [#{ticket}]\r\n\
+         Date: Sat, 21 Nov 2026 09:00:00 +0000\r\nMessage-ID: <answer-1@mail.example.com>\r\n\
+         In-Reply-To: <{our_id}>\r\nReferences: <CAF=sample-0001@mail.example.com> <{our_id}>\r\n\
+         Content-Type: text/plain; charset=UTF-8\r\n\r\nThank you!\r\n"
+    );
+    assert_eq!(stack.post_signed("email", answer.as_bytes()).await.0, 200);
+    assert_eq!(stack.wait_for_messages(3).await, 3);
+    let tickets = stack.tickets().await;
+    assert_eq!(tickets.len(), 1, "the answer joined the ticket");
+    let _ = AGENT_TOKEN;
+}
+
+#[tokio::test]
+async fn a_reply_on_a_channel_without_credentials_fails_with_a_clear_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start(dir.path());
+    assert_eq!(stack.post_event("twitter", "dm.json").await.0, 200);
+    let ticket = only_ticket(&stack).await;
+    let message = reply(&stack, &ticket, json!({"text": "Thanks!"})).await;
+    let delivery = settled_delivery(&stack, &ticket, &message).await;
+    assert_eq!(delivery["status"], "failed");
+    assert_eq!(delivery["error"]["code"], "channel_not_configured");
+}
