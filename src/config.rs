@@ -3,6 +3,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use crossdesk_aws::ChannelSecrets;
 use crossdesk_channels::senders::{SenderConfigError, SenderSettings};
 use crossdesk_core::EmailAddress;
 use secrecy::SecretString;
@@ -22,6 +23,21 @@ pub enum ConfigError {
     /// A sending setting is invalid.
     #[error(transparent)]
     Sender(#[from] SenderConfigError),
+}
+
+/// What the local stack stores its tickets and queues in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// One SQLite database under the data dir (the default: no AWS account needed).
+    #[default]
+    Embedded,
+    /// The AWS adapters (`--aws`): DynamoDB, SQS, S3 and SES, at `AWS_ENDPOINT_URL` when set.
+    Aws {
+        /// `--create-resources`: create the table, queues and bucket named after
+        /// `CROSSDESK_RESOURCE_PREFIX` where missing, instead of reading their names from
+        /// `CROSSDESK_TABLE_NAME` and the other deployment variables.
+        create_resources: bool,
+    },
 }
 
 /// Every setting of the local stack. Secrets left unset disable their channel (503), never
@@ -51,6 +67,11 @@ pub struct LocalConfig {
     pub email_from: Option<EmailAddress>,
     /// `CROSSDESK_EMAIL_FROM_NAME`: the name shown beside it.
     pub email_from_name: Option<String>,
+    /// The adapters to run on (set from the command line).
+    pub backend: Backend,
+    /// `CROSSDESK_RESOURCE_PREFIX` (default `crossdesk-local`): names the resources
+    /// `--aws --create-resources` creates.
+    pub resource_prefix: String,
 }
 
 impl LocalConfig {
@@ -112,7 +133,49 @@ impl LocalConfig {
             chat_secret: secret("CROSSDESK_CHAT_SECRET"),
             agent_token: secret("CROSSDESK_AGENT_TOKEN"),
             json_logs,
+            backend: Backend::Embedded,
+            resource_prefix: get("CROSSDESK_RESOURCE_PREFIX")
+                .map(|p| p.trim().to_lowercase())
+                .unwrap_or_else(|| "crossdesk-local".into()),
         })
+    }
+
+    /// Fills the secrets the environment left unset from a deployment's stored secrets.
+    pub fn apply_secrets(&mut self, stored: ChannelSecrets) {
+        fn fill(slot: &mut Option<SecretString>, stored: Option<SecretString>) {
+            if slot.is_none() {
+                *slot = stored;
+            }
+        }
+        fill(&mut self.facebook_app_secret, stored.facebook_app_secret);
+        fill(
+            &mut self.facebook_verify_token,
+            stored.facebook_verify_token,
+        );
+        fill(
+            &mut self.twitter_consumer_secret,
+            stored.twitter_consumer_secret.clone(),
+        );
+        fill(&mut self.chat_secret, stored.chat_secret.clone());
+        let senders = &mut self.senders;
+        fill(&mut senders.facebook_page_token, stored.facebook_page_token);
+        fill(
+            &mut senders.twitter_consumer_key,
+            stored.twitter_consumer_key,
+        );
+        fill(
+            &mut senders.twitter_consumer_secret,
+            stored.twitter_consumer_secret,
+        );
+        fill(
+            &mut senders.twitter_access_token,
+            stored.twitter_access_token,
+        );
+        fill(
+            &mut senders.twitter_access_secret,
+            stored.twitter_access_secret,
+        );
+        fill(&mut senders.chat_secret, stored.chat_secret);
     }
 }
 

@@ -1,5 +1,5 @@
-//! Assembles the local stack: embedded adapters, the HTTP routes and the in-process ticket
-//! writer that drains the durable inbound queue.
+//! Assembles the local stack: the adapters (embedded, or AWS with `--aws`), the HTTP routes, and
+//! the in-process ticket writer and reply sender that drain the durable queues.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,13 +11,19 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
+use crossdesk_aws::{
+    AwsConfig, ChannelSecrets, DynamoTicketStore, ResourceNames, S3Archive, SesEmailSender,
+    SqsQueue,
+};
 use crossdesk_channels::delivery::{DeliveryJobError, DeliveryOutcome, ReplyDelivery, RetryPolicy};
 use crossdesk_channels::email_reply::EmailReplySettings;
+use crossdesk_channels::send::ReplySender;
 use crossdesk_channels::{ChatChannel, EmailChannel, FacebookChannel, TwitterChannel};
 use crossdesk_core::agent::{AgentDesk, AgentRef};
 use crossdesk_core::writer::TicketWriter;
 use crossdesk_core::{
-    ChannelKind, Clock, InboundQueue, Message, OutboundJob, OutboundQueue, QueueError, SystemClock,
+    ChannelKind, Clock, InboundQueue, Message, OutboundJob, OutboundQueue, QueueError, RawArchive,
+    SystemClock, TicketStore,
 };
 use crossdesk_embedded::{Database, QueueName, SqliteArchive, SqliteQueue, SqliteStore};
 use crossdesk_http::{
@@ -29,11 +35,10 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::LocalConfig;
+use crate::config::{Backend, LocalConfig};
+use crate::consumer::{QueueConsumer, SqliteConsumer, SqsConsumer};
 use crate::outbox::OutboxEmailSender;
 
-/// How long a message taken by the writer stays invisible to a second take.
-const LEASE: Duration = Duration::from_secs(30);
 /// How many messages the writer takes at once.
 const BATCH: usize = 10;
 
@@ -46,44 +51,57 @@ pub struct LocalStack {
     workers: Vec<JoinHandle<()>>,
 }
 
+/// The adapters the stack runs on, embedded or AWS.
+struct Adapters {
+    store: Arc<dyn TicketStore>,
+    archive: Arc<dyn RawArchive>,
+    inbound: Arc<dyn InboundQueue>,
+    outbound: Arc<dyn OutboundQueue>,
+    inbound_consumer: Arc<dyn QueueConsumer>,
+    outbound_consumer: Arc<dyn QueueConsumer>,
+    /// The email reply sender (the outbox locally, SES on AWS), when a from address is set.
+    email_sender: Option<Arc<dyn ReplySender>>,
+}
+
 impl LocalStack {
-    /// Opens the database under the data dir, binds the port and starts serving and writing.
+    /// Opens the backend (the database under the data dir, or the AWS resources), binds the
+    /// port and starts serving, writing and sending.
     pub async fn start(config: &LocalConfig) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
-        let db = config.data_dir.join("crossdesk.db");
-        let database =
-            Database::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
-        let store = Arc::new(SqliteStore::new(database.clone()));
-        let queue = Arc::new(SqliteQueue::new(database.clone()));
-        // This process owns the queue alone: leases held when it last stopped are dead.
-        let mut released = 0;
-        for name in [QueueName::Inbound, QueueName::Outbound] {
-            released += queue
-                .release_leases(name)
-                .await
-                .context("cannot read the local queue")?;
-        }
-        if released > 0 {
-            info!(
-                released,
-                "re-queued messages a previous run had taken but not stored"
-            );
-        }
-        let archive = Arc::new(SqliteArchive::new(database));
+        let mut config = config.clone();
+        let adapters = match config.backend.clone() {
+            Backend::Embedded => embedded_adapters(&config).await?,
+            Backend::Aws { create_resources } => {
+                aws_adapters(&mut config, create_resources).await?
+            }
+        };
+        let config = &config;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let wake_writer = Arc::new(Notify::new());
         let wake_sender = Arc::new(Notify::new());
         let inbound = Arc::new(WakingQueue {
-            queue: queue.clone(),
+            inbound: Some(adapters.inbound.clone()),
+            outbound: None,
             wake: wake_writer.clone(),
         });
         let outbound = Arc::new(WakingQueue {
-            queue: queue.clone(),
+            inbound: None,
+            outbound: Some(adapters.outbound.clone()),
             wake: wake_sender.clone(),
         });
-        let delivery = reply_delivery(config, store.clone(), clock.clone())?;
-        let router = routes(config, inbound, outbound, archive, store.clone(), clock);
+        let delivery = reply_delivery(
+            config,
+            adapters.store.clone(),
+            clock.clone(),
+            adapters.email_sender,
+        )?;
+        let router = routes(
+            config,
+            inbound,
+            outbound,
+            adapters.archive,
+            adapters.store.clone(),
+            clock,
+        );
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -103,25 +121,37 @@ impl LocalStack {
                 error!(error = %e, "HTTP server stopped");
             }
         });
-        let writer = TicketWriter::new(store);
+        let writer = TicketWriter::new(adapters.store);
+        let inbound_consumer = adapters.inbound_consumer.clone();
         let writer = tokio::spawn(drain(
-            queue.clone(),
-            QueueName::Inbound,
+            adapters.inbound_consumer,
             wake_writer,
             signal.clone(),
             move |body, attempts| {
                 let writer = writer.clone();
-                async move { write_entry(&writer, body, attempts).await }
+                let consumer = inbound_consumer.clone();
+                async move {
+                    match consumer.message(&body).await {
+                        Ok(message) => write_entry(&writer, &message, attempts).await,
+                        Err(e) => Settle::DeadLetter(e),
+                    }
+                }
             },
         ));
+        let outbound_consumer = adapters.outbound_consumer.clone();
         let sender = tokio::spawn(drain(
-            queue,
-            QueueName::Outbound,
+            adapters.outbound_consumer,
             wake_sender,
             signal,
             move |body, attempts| {
                 let delivery = delivery.clone();
-                async move { deliver_entry(&delivery, body, attempts).await }
+                let consumer = outbound_consumer.clone();
+                async move {
+                    match consumer.job(&body).await {
+                        Ok(job) => deliver_entry(&delivery, &job, attempts).await,
+                        Err(e) => Settle::DeadLetter(e),
+                    }
+                }
             },
         ));
         Ok(LocalStack {
@@ -170,12 +200,129 @@ impl LocalStack {
     }
 }
 
+/// The embedded adapters: one SQLite database under the data dir.
+async fn embedded_adapters(config: &LocalConfig) -> anyhow::Result<Adapters> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
+    let db = config.data_dir.join("crossdesk.db");
+    let database = Database::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let store = Arc::new(SqliteStore::new(database.clone()));
+    let queue = Arc::new(SqliteQueue::new(database.clone()));
+    // This process owns the queue alone: leases held when it last stopped are dead.
+    let mut released = 0;
+    for name in [QueueName::Inbound, QueueName::Outbound] {
+        released += queue
+            .release_leases(name)
+            .await
+            .context("cannot read the local queue")?;
+    }
+    if released > 0 {
+        info!(
+            released,
+            "re-queued messages a previous run had taken but not stored"
+        );
+    }
+    let email_sender = config.email_from.as_ref().map(|from| {
+        let settings = EmailReplySettings {
+            support_address: from.clone(),
+            display_name: config.email_from_name.clone(),
+        };
+        Arc::new(OutboxEmailSender::new(
+            settings,
+            config.data_dir.join("outbox"),
+        )) as Arc<dyn ReplySender>
+    });
+    Ok(Adapters {
+        store,
+        archive: Arc::new(SqliteArchive::new(database)),
+        inbound: queue.clone(),
+        outbound: queue.clone(),
+        inbound_consumer: Arc::new(SqliteConsumer {
+            queue: queue.clone(),
+            name: QueueName::Inbound,
+        }),
+        outbound_consumer: Arc::new(SqliteConsumer {
+            queue,
+            name: QueueName::Outbound,
+        }),
+        email_sender,
+    })
+}
+
+/// The AWS adapters (`--aws`): DynamoDB, SQS, S3 and SES, at `AWS_ENDPOINT_URL` when set.
+/// Channel secrets missing from the environment are read from `CROSSDESK_SECRET_ID`.
+async fn aws_adapters(config: &mut LocalConfig, create: bool) -> anyhow::Result<Adapters> {
+    let sdk = crossdesk_aws::sdk_config().await;
+    let aws = if create {
+        let prefix = config.resource_prefix.clone();
+        crossdesk_aws::create_resources(&sdk, &ResourceNames::with_prefix(&prefix))
+            .await
+            .context("cannot create the AWS resources")?
+    } else {
+        let mut aws = AwsConfig::from_env()?;
+        if aws.secret_id.is_some() {
+            let secrets = ChannelSecrets::load(
+                &aws_sdk_secretsmanager::Client::new(&sdk),
+                aws.secret_id.as_deref(),
+                |name| std::env::var(name).ok(),
+            )
+            .await?;
+            config.apply_secrets(secrets);
+        }
+        aws.secret_id = None;
+        aws
+    };
+    info!(table = %aws.table_name, inbound = %aws.inbound_queue_url, outbound = %aws.outbound_queue_url, bucket = %aws.bucket, "running on AWS adapters");
+    let s3 = crossdesk_aws::s3::client(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let inbound = Arc::new(SqsQueue::new(
+        sqs.clone(),
+        &aws.inbound_queue_url,
+        s3.clone(),
+        &aws.bucket,
+    ));
+    let outbound = Arc::new(SqsQueue::new(
+        sqs,
+        &aws.outbound_queue_url,
+        s3.clone(),
+        &aws.bucket,
+    ));
+    let email_sender = config.email_from.as_ref().map(|from| {
+        let settings = EmailReplySettings {
+            support_address: from.clone(),
+            display_name: config.email_from_name.clone(),
+        };
+        Arc::new(SesEmailSender::new(
+            aws_sdk_sesv2::Client::new(&sdk),
+            settings,
+        )) as Arc<dyn ReplySender>
+    });
+    Ok(Adapters {
+        store: Arc::new(DynamoTicketStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            &aws.table_name,
+        )),
+        archive: Arc::new(S3Archive::new(s3, &aws.bucket)),
+        inbound: inbound.clone(),
+        outbound: outbound.clone(),
+        inbound_consumer: Arc::new(SqsConsumer {
+            queue: inbound,
+            name: "inbound",
+        }),
+        outbound_consumer: Arc::new(SqsConsumer {
+            queue: outbound,
+            name: "outbound",
+        }),
+        email_sender,
+    })
+}
+
 fn routes(
     config: &LocalConfig,
     inbound: Arc<dyn InboundQueue>,
     outbound: Arc<dyn OutboundQueue>,
-    archive: Arc<SqliteArchive>,
-    store: Arc<SqliteStore>,
+    archive: Arc<dyn RawArchive>,
+    store: Arc<dyn TicketStore>,
     clock: Arc<dyn Clock>,
 ) -> Router {
     let slot = |channel: Option<ChannelSlot>, missing: Vec<&'static str>| {
@@ -254,16 +401,18 @@ impl AgentAuth for AgentApiDisabled {
     }
 }
 
-/// The local queue, waking its worker as soon as something arrives.
+/// A queue that wakes its worker as soon as something arrives.
 struct WakingQueue {
-    queue: Arc<SqliteQueue>,
+    inbound: Option<Arc<dyn InboundQueue>>,
+    outbound: Option<Arc<dyn OutboundQueue>>,
     wake: Arc<Notify>,
 }
 
 #[async_trait]
 impl InboundQueue for WakingQueue {
     async fn enqueue(&self, messages: &[Message]) -> Result<(), QueueError> {
-        InboundQueue::enqueue(self.queue.as_ref(), messages).await?;
+        let queue = self.inbound.as_ref().expect("an inbound queue");
+        queue.enqueue(messages).await?;
         self.wake.notify_one();
         Ok(())
     }
@@ -272,34 +421,26 @@ impl InboundQueue for WakingQueue {
 #[async_trait]
 impl OutboundQueue for WakingQueue {
     async fn enqueue(&self, job: &OutboundJob) -> Result<(), QueueError> {
-        OutboundQueue::enqueue(self.queue.as_ref(), job).await?;
+        let queue = self.outbound.as_ref().expect("an outbound queue");
+        queue.enqueue(job).await?;
         self.wake.notify_one();
         Ok(())
     }
 }
 
-/// The reply sender: the configured platform senders, and email replies into the outbox.
+/// The reply sender: the configured platform senders, and the email sender.
 fn reply_delivery(
     config: &LocalConfig,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn TicketStore>,
     clock: Arc<dyn Clock>,
+    email_sender: Option<Arc<dyn ReplySender>>,
 ) -> anyhow::Result<ReplyDelivery> {
     let mut delivery = ReplyDelivery::new(store, clock, RetryPolicy::default());
     for (channel, sender) in config.senders.senders()? {
         delivery = delivery.with_sender(channel, sender);
     }
-    if let Some(from) = &config.email_from {
-        let settings = EmailReplySettings {
-            support_address: from.clone(),
-            display_name: config.email_from_name.clone(),
-        };
-        delivery = delivery.with_sender(
-            ChannelKind::Email,
-            Arc::new(OutboxEmailSender::new(
-                settings,
-                config.data_dir.join("outbox"),
-            )),
-        );
+    if let Some(sender) = email_sender {
+        delivery = delivery.with_sender(ChannelKind::Email, sender);
     }
     Ok(delivery)
 }
@@ -316,10 +457,9 @@ enum Settle {
 
 /// A worker draining one queue in-process: takes batches, handles each entry, settles it.
 /// Nothing is dropped: an entry is removed only once handled or dead-lettered, and a crash
-/// leaves it leased, to be taken again.
+/// leaves it taken, to be taken again.
 async fn drain<F, Fut>(
-    queue: Arc<SqliteQueue>,
-    name: QueueName,
+    queue: Arc<dyn QueueConsumer>,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
     handle: F,
@@ -327,14 +467,19 @@ async fn drain<F, Fut>(
     F: Fn(String, u32) -> Fut,
     Fut: std::future::Future<Output = Settle>,
 {
+    let name = queue.name();
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let batch = match queue.receive(name, BATCH, LEASE).await {
+        let batch = tokio::select! {
+            batch = queue.take(BATCH) => batch,
+            _ = shutdown.changed() => continue,
+        };
+        let batch = match batch {
             Ok(batch) => batch,
             Err(e) => {
-                warn!(queue = name.as_str(), error = %e, "cannot read the queue; retrying");
+                warn!(queue = name, error = %e, "cannot read the queue; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -347,53 +492,47 @@ async fn drain<F, Fut>(
             }
             continue;
         }
-        for leased in batch {
-            let settled = match handle(leased.body.clone(), leased.attempts).await {
-                Settle::Ack => queue.ack(&leased.receipt).await,
+        for taken in batch {
+            let settled = match handle(taken.body.clone(), taken.attempts).await {
+                Settle::Ack => queue.ack(&taken).await,
                 Settle::RetryAfter(after, reason) => {
-                    warn!(queue = name.as_str(), attempts = leased.attempts, %reason, "will retry");
-                    queue.retry_later(&leased.receipt, after, &reason).await
+                    warn!(queue = name, attempts = taken.attempts, %reason, "will retry");
+                    queue.retry_later(&taken, after, &reason).await
                 }
                 Settle::DeadLetter(reason) => {
-                    error!(queue = name.as_str(), %reason, "moved to dead letters");
-                    queue.dead_letter(&leased.receipt, &reason).await
+                    error!(queue = name, %reason, "moved to dead letters");
+                    queue.dead_letter(&taken, &reason).await
                 }
             };
             if let Err(e) = settled {
                 // The lease expires and the entry is taken again: at least once, never lost.
-                warn!(queue = name.as_str(), error = %e, "cannot settle a queue entry");
+                warn!(queue = name, error = %e, "cannot settle a queue entry");
             }
         }
     }
-    info!(queue = name.as_str(), "worker stopped");
+    info!(queue = name, "worker stopped");
 }
 
 /// The ticket writer's handling of one inbound entry.
-async fn write_entry(writer: &TicketWriter, body: String, attempts: u32) -> Settle {
-    match serde_json::from_str::<Message>(&body) {
-        Err(e) => Settle::DeadLetter(format!("undecodable queue entry: {e}")),
-        Ok(message) => match writer.write(&message).await {
-            Ok(_) => Settle::Ack,
-            Err(e) if e.is_retryable() => Settle::RetryAfter(backoff(attempts), e.to_string()),
-            Err(e) => Settle::DeadLetter(e.to_string()),
-        },
+async fn write_entry(writer: &TicketWriter, message: &Message, attempts: u32) -> Settle {
+    match writer.write(message).await {
+        Ok(_) => Settle::Ack,
+        Err(e) if e.is_retryable() => Settle::RetryAfter(backoff(attempts), e.to_string()),
+        Err(e) => Settle::DeadLetter(e.to_string()),
     }
 }
 
 /// The reply sender's handling of one outbound entry.
-async fn deliver_entry(delivery: &ReplyDelivery, body: String, attempts: u32) -> Settle {
-    match serde_json::from_str::<OutboundJob>(&body) {
-        Err(e) => Settle::DeadLetter(format!("undecodable queue entry: {e}")),
-        Ok(job) => match delivery.deliver(&job).await {
-            Ok(DeliveryOutcome::RetryLater { after }) => {
-                Settle::RetryAfter(after, "the platform asked to wait".into())
-            }
-            Ok(_) => Settle::Ack,
-            Err(DeliveryJobError::UnknownReply(id)) => {
-                Settle::DeadLetter(format!("reply {id} is not stored"))
-            }
-            Err(e) => Settle::RetryAfter(backoff(attempts), e.to_string()),
-        },
+async fn deliver_entry(delivery: &ReplyDelivery, job: &OutboundJob, attempts: u32) -> Settle {
+    match delivery.deliver(job).await {
+        Ok(DeliveryOutcome::RetryLater { after }) => {
+            Settle::RetryAfter(after, "the platform asked to wait".into())
+        }
+        Ok(_) => Settle::Ack,
+        Err(DeliveryJobError::UnknownReply(id)) => {
+            Settle::DeadLetter(format!("reply {id} is not stored"))
+        }
+        Err(e) => Settle::RetryAfter(backoff(attempts), e.to_string()),
     }
 }
 

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{
-    event, Stack, AGENT_TOKEN, CHAT_SECRET, FACEBOOK_VERIFY_TOKEN, TWITTER_CONSUMER_SECRET,
+    event, Backend, Stack, AGENT_TOKEN, CHAT_SECRET, FACEBOOK_VERIFY_TOKEN, TWITTER_CONSUMER_SECRET,
 };
 use crossdesk::samples::{self, SignedRequest};
 use reqwest::Method;
@@ -24,10 +24,9 @@ fn ticket_by_channel<'a>(tickets: &'a [Value], channel: &str) -> Vec<&'a Value> 
     tickets.iter().filter(|t| t["channel"] == channel).collect()
 }
 
-#[tokio::test]
-async fn webhooks_become_tickets_that_survive_a_crash_and_restart() {
+async fn webhooks_become_tickets_that_survive_a_crash_and_restart(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     for (channel, name) in SAMPLES {
         let (status, body) = stack.post_event(channel, name).await;
         assert_eq!(status, 200, "{channel}/{name}: {body}");
@@ -88,7 +87,7 @@ async fn webhooks_become_tickets_that_survive_a_crash_and_restart() {
     assert_eq!(comment["messages"][0]["visibility"], "public");
 
     stack.kill();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     let after = stack.tickets().await;
     assert_eq!(
         after, before,
@@ -99,10 +98,11 @@ async fn webhooks_become_tickets_that_survive_a_crash_and_restart() {
     }
 }
 
-#[tokio::test]
-async fn accepted_webhooks_are_stored_even_if_the_stack_dies_right_after_answering() {
+async fn accepted_webhooks_are_stored_even_if_the_stack_dies_right_after_answering(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     let n = 40;
     for i in 0..n {
         let body = json!({
@@ -115,15 +115,14 @@ async fn accepted_webhooks_are_stored_even_if_the_stack_dies_right_after_answeri
     }
     // No waiting for the writer: the process dies with whatever is still queued.
     stack.kill();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     assert_eq!(stack.wait_for_messages(n).await, n);
     assert_eq!(stack.tickets().await.len() as u64, n);
 }
 
-#[tokio::test]
-async fn duplicate_deliveries_are_stored_once_and_threads_follow_the_rules() {
+async fn duplicate_deliveries_are_stored_once_and_threads_follow_the_rules(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     // Every platform retries: deliver each sample twice.
     for _ in 0..2 {
         for (channel, name) in SAMPLES {
@@ -178,10 +177,9 @@ async fn duplicate_deliveries_are_stored_once_and_threads_follow_the_rules() {
         .contains("We have corrected the address."));
 }
 
-#[tokio::test]
-async fn the_same_email_on_email_and_chat_is_one_contact() {
+async fn the_same_email_on_email_and_chat_is_one_contact(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     assert_eq!(stack.post_event("email", "plain-and-html.eml").await.0, 200);
     assert_eq!(stack.post_event("chat", "message.json").await.0, 200);
     assert_eq!(stack.post_event("chat", "anonymous.json").await.0, 200);
@@ -204,10 +202,11 @@ async fn the_same_email_on_email_and_chat_is_one_contact() {
     assert!(identities.contains(&json!("chat:visitor_01")));
 }
 
-#[tokio::test]
-async fn forged_stale_malformed_and_oversize_webhooks_are_refused_and_never_queued() {
+async fn forged_stale_malformed_and_oversize_webhooks_are_refused_and_never_queued(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     let good = |channel: &str, name: &str| {
         samples::sign(
             channel,
@@ -312,10 +311,9 @@ async fn forged_stale_malformed_and_oversize_webhooks_are_refused_and_never_queu
     assert_eq!(stack.message_count().await, 1);
 }
 
-#[tokio::test]
-async fn handshakes_answer_the_platforms() {
+async fn handshakes_answer_the_platforms(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     let get = |path: String| {
         let client = stack.client.clone();
         let url = format!("{}{path}", stack.base);
@@ -348,10 +346,10 @@ async fn handshakes_answer_the_platforms() {
     assert_eq!(get("/webhooks/myspace".into()).await.0, 404);
 }
 
-#[tokio::test]
-async fn unconfigured_channels_answer_503_naming_the_setting() {
+async fn unconfigured_channels_answer_503_naming_the_setting(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start_with(
+        backend,
         dir.path(),
         &["CROSSDESK_CHAT_SECRET", "CROSSDESK_AGENT_TOKEN"],
     );
@@ -368,10 +366,9 @@ async fn unconfigured_channels_answer_503_naming_the_setting() {
     let _ = CHAT_SECRET;
 }
 
-#[tokio::test]
-async fn agents_list_read_reply_and_solve_tickets() {
+async fn agents_list_read_reply_and_solve_tickets(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     assert_eq!(stack.post_event("chat", "message.json").await.0, 200);
     assert_eq!(
         stack.post_event("twitter", "tweet-mention.json").await.0,
@@ -496,3 +493,14 @@ async fn agents_list_read_reply_and_solve_tickets() {
     assert_eq!(stack.ticket(&chat_id).await["status"], "open");
     let _ = AGENT_TOKEN;
 }
+
+on_both_backends!(
+    webhooks_become_tickets_that_survive_a_crash_and_restart,
+    accepted_webhooks_are_stored_even_if_the_stack_dies_right_after_answering,
+    duplicate_deliveries_are_stored_once_and_threads_follow_the_rules,
+    the_same_email_on_email_and_chat_is_one_contact,
+    forged_stale_malformed_and_oversize_webhooks_are_refused_and_never_queued,
+    handshakes_answer_the_platforms,
+    unconfigured_channels_answer_503_naming_the_setting,
+    agents_list_read_reply_and_solve_tickets,
+);

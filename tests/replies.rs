@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use common::{Stack, AGENT_TOKEN, CHAT_SECRET};
+use common::{Backend, Stack, AGENT_TOKEN, CHAT_SECRET};
 use crossdesk_channels::{Channel, ChatChannel, Headers, WebhookRequest};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -142,8 +142,7 @@ async fn reply(stack: &Stack, ticket: &str, body: Value) -> String {
     answer["id"].as_str().unwrap().to_string()
 }
 
-#[tokio::test]
-async fn a_messenger_reply_is_sent_once_through_the_send_api() {
+async fn a_messenger_reply_is_sent_once_through_the_send_api(backend: Backend) {
     let graph = FakePlatform::start(vec![
         (429, json!({"error":{"message":"(#4) Application request limit reached","type":"OAuthException","code":4,"fbtrace_id":"A1"}})),
         (200, json!({"recipient_id":"PSID_42","message_id":"m_reply_1"})),
@@ -151,6 +150,7 @@ async fn a_messenger_reply_is_sent_once_through_the_send_api() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start_env(
+        backend,
         dir.path(),
         &[],
         &[
@@ -216,8 +216,7 @@ async fn a_messenger_reply_is_sent_once_through_the_send_api() {
     assert_eq!(graph.requests().len(), 2, "nothing is sent again");
 }
 
-#[tokio::test]
-async fn a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried() {
+async fn a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried(backend: Backend) {
     let graph = FakePlatform::start(vec![(
         400,
         json!({"error":{"message":"Error validating access token: Session has expired","type":"OAuthException","code":190,"error_subcode":463,"fbtrace_id":"B2"}}),
@@ -225,6 +224,7 @@ async fn a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start_env(
+        backend,
         dir.path(),
         &[],
         &[
@@ -261,16 +261,16 @@ async fn a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried() {
     assert_eq!(graph.requests().len(), 1);
 }
 
-#[tokio::test]
-async fn a_chat_reply_is_posted_signed_to_the_callback() {
-    let backend = FakePlatform::start(vec![(200, json!({"ok": true}))]).await;
+async fn a_chat_reply_is_posted_signed_to_the_callback(backend: Backend) {
+    let chat = FakePlatform::start(vec![(200, json!({"ok": true}))]).await;
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start_env(
+        backend,
         dir.path(),
         &[],
         &[(
             "CROSSDESK_CHAT_CALLBACK_URL",
-            format!("{}/crossdesk/replies", backend.base),
+            format!("{}/crossdesk/replies", chat.base),
         )],
     );
     assert_eq!(stack.post_event("chat", "message.json").await.0, 200);
@@ -279,7 +279,7 @@ async fn a_chat_reply_is_posted_signed_to_the_callback() {
     let delivery = settled_delivery(&stack, &ticket, &message).await;
     assert_eq!(delivery["status"], "sent", "{delivery}");
 
-    let requests = backend.requests();
+    let requests = chat.requests();
     assert_eq!(requests.len(), 1);
     let sent = &requests[0];
     assert_eq!(sent.path, "/crossdesk/replies");
@@ -301,10 +301,12 @@ async fn a_chat_reply_is_posted_signed_to_the_callback() {
         .expect("a valid v1 signature");
 }
 
-#[tokio::test]
-async fn an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticket() {
+async fn an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticket(
+    backend: Backend,
+) {
     let dir = tempfile::tempdir().unwrap();
     let stack = Stack::start_env(
+        backend,
         dir.path(),
         &[],
         &[
@@ -312,6 +314,10 @@ async fn an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticke
             ("CROSSDESK_EMAIL_FROM_NAME", "Sample Support".into()),
         ],
     );
+    if backend == Backend::Aws {
+        // SES sends only from a verified identity.
+        common::ses_verify_domain("sample.example").await;
+    }
     assert_eq!(stack.post_event("email", "plain-and-html.eml").await.0, 200);
     let ticket = only_ticket(&stack).await;
     let message = reply(
@@ -324,21 +330,35 @@ async fn an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticke
     assert_eq!(delivery["status"], "sent", "{delivery}");
     let our_id = delivery["platform_id"].as_str().unwrap().to_string();
 
-    // The mail in the outbox threads onto the customer's.
-    let outbox = dir.path().join("outbox");
-    let file = std::fs::read_dir(&outbox)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let mime = std::fs::read(&file).unwrap();
+    // The mail sent (the outbox locally; SES on AWS, as moto recorded it) threads onto the
+    // customer's.
+    let mime = match backend {
+        Backend::Embedded => {
+            let outbox = dir.path().join("outbox");
+            let file = std::fs::read_dir(&outbox)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .path();
+            std::fs::read(&file).unwrap()
+        }
+        Backend::Aws => {
+            // SES's id, as SES names it in the Message-ID it gives the mail.
+            let ses_id = our_id
+                .strip_suffix("@email.amazonses.com")
+                .unwrap_or_else(|| panic!("an SES message id: {our_id}"));
+            common::ses_sent_mail(ses_id).await
+        }
+    };
     let parsed = mail_parser::MessageParser::default().parse(&mime).unwrap();
     assert_eq!(
         parsed.in_reply_to().as_text(),
         Some("CAF=sample-0001@mail.example.com")
     );
-    assert_eq!(parsed.message_id(), Some(our_id.as_str()));
+    if backend == Backend::Embedded {
+        assert_eq!(parsed.message_id(), Some(our_id.as_str()));
+    }
     assert_eq!(
         parsed.subject(),
         Some(format!("Re: Invoice address wrong [#{ticket}]").as_str())
@@ -364,10 +384,9 @@ async fn an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticke
     let _ = AGENT_TOKEN;
 }
 
-#[tokio::test]
-async fn a_reply_on_a_channel_without_credentials_fails_with_a_clear_reason() {
+async fn a_reply_on_a_channel_without_credentials_fails_with_a_clear_reason(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start(dir.path());
+    let stack = Stack::start(backend, dir.path());
     assert_eq!(stack.post_event("twitter", "dm.json").await.0, 200);
     let ticket = only_ticket(&stack).await;
     let message = reply(&stack, &ticket, json!({"text": "Thanks!"})).await;
@@ -375,3 +394,11 @@ async fn a_reply_on_a_channel_without_credentials_fails_with_a_clear_reason() {
     assert_eq!(delivery["status"], "failed");
     assert_eq!(delivery["error"]["code"], "channel_not_configured");
 }
+
+on_both_backends!(
+    a_messenger_reply_is_sent_once_through_the_send_api,
+    a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried,
+    a_chat_reply_is_posted_signed_to_the_callback,
+    an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticket,
+    a_reply_on_a_channel_without_credentials_fails_with_a_clear_reason,
+);

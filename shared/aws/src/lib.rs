@@ -1,1 +1,32 @@
-//! placeholder
+//! Crossdesk's AWS adapters: the same ports as the embedded stack, on DynamoDB, SQS FIFO, S3,
+//! Secrets Manager and SES.
+//!
+//! - [`DynamoTicketStore`]: tickets, messages and contacts in one DynamoDB table
+//!   (the single-table design is documented in [`table`]).
+//! - [`SqsQueue`]: the inbound and outbound FIFO queues; bodies over the SQS limit go to S3.
+//! - [`S3Archive`]: raw webhook payloads, content-addressed.
+//! - [`ChannelSecrets`]: the channel secrets, from Secrets Manager, loaded once per cold start.
+//! - [`SesEmailSender`]: email replies through SES v2 with threading headers.
+//!
+//! Every adapter takes its SDK client from [`sdk_config`], which honors `AWS_ENDPOINT_URL` (moto
+//! in tests, LocalStack or the real AWS otherwise).
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod dynamo;
+pub mod error;
+pub mod resources;
+pub mod s3;
+pub mod secrets;
+pub mod ses;
+pub mod sqs;
+pub mod table;
+
+pub use config::{sdk_config, AwsConfig, ConfigError};
+pub use dynamo::DynamoTicketStore;
+pub use resources::{create_resources, ResourceError, ResourceNames};
+pub use s3::S3Archive;
+pub use secrets::{ChannelSecrets, SecretsError};
+pub use ses::SesEmailSender;
+pub use sqs::SqsQueue;

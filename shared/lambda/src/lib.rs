@@ -6,6 +6,7 @@
 //! one of these (or a router from `crossdesk-http`) to the Lambda runtime.
 
 pub mod auth;
+pub mod deploy;
 pub mod ses;
 pub mod sqs;
 

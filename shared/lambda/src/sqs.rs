@@ -1,11 +1,16 @@
-//! The ticket writer's SQS handler: threads each record of a FIFO batch, in order, and reports
-//! partial batch failures so a failing message is retried (and, after `maxReceiveCount`, moved to
-//! the dead-letter queue) without the rest of the batch being stored twice or out of order.
+//! The SQS consumers: the ticket writer (inbound queue) and the reply sender (outbound queue).
+//! Both work a FIFO batch in order and report partial batch failures, so a failing message is
+//! retried (and, after `maxReceiveCount`, moved to the dead-letter queue) without the rest of
+//! the batch being processed twice or a conversation being processed out of order.
+
+use std::collections::HashSet;
+use std::future::Future;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use crossdesk_channels::delivery::{DeliveryOutcome, ReplyDelivery};
 use crossdesk_core::writer::{TicketWriter, WriteOutcome};
-use crossdesk_core::Message;
+use crossdesk_core::{Message, OutboundJob};
 use tracing::{error, info, warn};
 
 /// Turns an SQS record body back into a message (resolving bodies stored in S3).
@@ -15,64 +20,50 @@ pub trait InboundDecoder: Send + Sync {
     async fn decode(&self, body: &str) -> Result<Message, String>;
 }
 
-/// Plain JSON bodies, no S3 pointers (for tests and small deployments).
-pub struct JsonBodies;
-
+/// Turns an SQS record body back into a reply job (resolving bodies stored in S3).
 #[async_trait]
-impl InboundDecoder for JsonBodies {
-    async fn decode(&self, body: &str) -> Result<Message, String> {
-        serde_json::from_str(body).map_err(|e| format!("undecodable message: {e}"))
-    }
+pub trait OutboundDecoder: Send + Sync {
+    /// The job a record body carries.
+    async fn decode(&self, body: &str) -> Result<OutboundJob, String>;
 }
 
-/// Threads every record of the batch in order. The first record that fails, and every record
-/// after it, are reported in `batchItemFailures`: on a FIFO queue, a later message must not be
-/// stored before an earlier one of its conversation, so nothing after a failure is attempted.
-/// Duplicates count as success.
-pub async fn write_batch(
-    event: SqsEvent,
-    decoder: &dyn InboundDecoder,
-    writer: &TicketWriter,
-) -> SqsBatchResponse {
+/// Works the records of a batch in order with `handle`. A record whose handling fails is
+/// reported in `batchItemFailures`, and so is every later record of the same message group
+/// (conversation): on a FIFO queue a later message must not be handled before an earlier one
+/// of its group. Records of other groups are still handled.
+pub async fn process_in_order<F, Fut>(event: SqsEvent, mut handle: F) -> SqsBatchResponse
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
     let mut failures = Vec::new();
-    let mut stored = 0usize;
-    let mut duplicates = 0usize;
+    let mut failed_groups: HashSet<String> = HashSet::new();
+    let mut handled = 0usize;
     for record in event.records {
         let id = record.message_id.unwrap_or_default();
-        if !failures.is_empty() {
+        // Without a group id (a standard queue) every record is its own group.
+        let group = record
+            .attributes
+            .get("MessageGroupId")
+            .cloned()
+            .unwrap_or_else(|| id.clone());
+        if failed_groups.contains(&group) {
             failures.push(id);
             continue;
         }
-        let body = record.body.unwrap_or_default();
-        let result = match decoder.decode(&body).await {
-            Ok(message) => writer.write(&message).await.map_err(|e| {
-                let kind = if e.is_retryable() {
-                    "retryable"
-                } else {
-                    "permanent"
-                };
-                format!("{kind}: {e}")
-            }),
-            Err(e) => Err(format!("permanent: {e}")),
-        };
-        match result {
-            Ok(WriteOutcome::Duplicate { .. }) => duplicates += 1,
-            Ok(_) => stored += 1,
+        match handle(record.body.unwrap_or_default()).await {
+            Ok(()) => handled += 1,
             Err(reason) => {
-                error!(sqs_message_id = %id, %reason, "message not stored; it and the rest of the batch will be retried");
+                error!(sqs_message_id = %id, %reason, "not processed; it and the later records of its group will be retried");
                 failures.push(id);
+                failed_groups.insert(group);
             }
         }
     }
     if failures.is_empty() {
-        info!(stored, duplicates, "batch stored");
+        info!(handled, "batch done");
     } else {
-        warn!(
-            stored,
-            duplicates,
-            failed = failures.len(),
-            "batch partly stored"
-        );
+        warn!(handled, failed = failures.len(), "batch partly done");
     }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures
@@ -84,4 +75,102 @@ pub async fn write_batch(
         })
         .collect();
     response
+}
+
+/// The ticket writer's batch: threads and stores every message; duplicates count as success.
+pub async fn write_batch(
+    event: SqsEvent,
+    decoder: &dyn InboundDecoder,
+    writer: &TicketWriter,
+) -> SqsBatchResponse {
+    process_in_order(event, |body| async move {
+        let message = decoder
+            .decode(&body)
+            .await
+            .map_err(|e| format!("permanent: {e}"))?;
+        match writer.write(&message).await {
+            Ok(WriteOutcome::Duplicate { .. }) => {
+                info!("duplicate delivery acknowledged");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let kind = if e.is_retryable() {
+                    "retryable"
+                } else {
+                    "permanent"
+                };
+                Err(format!("{kind}: {e}"))
+            }
+        }
+    })
+    .await
+}
+
+/// The reply sender's batch: delivers every reply job. A reply that was sent, failed for good
+/// or became `unknown` is done; one that should be retried later is handed back to the queue.
+pub async fn deliver_batch(
+    event: SqsEvent,
+    decoder: &dyn OutboundDecoder,
+    delivery: &ReplyDelivery,
+) -> SqsBatchResponse {
+    process_in_order(event, |body| async move {
+        let job = decoder
+            .decode(&body)
+            .await
+            .map_err(|e| format!("permanent: {e}"))?;
+        match delivery.deliver(&job).await {
+            Ok(DeliveryOutcome::RetryLater { after }) => {
+                Err(format!("retry in {} s", after.as_secs()))
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::sqs::SqsMessage;
+
+    fn record(id: &str, group: &str, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m.attributes.insert("MessageGroupId".into(), group.into());
+        m
+    }
+
+    #[tokio::test]
+    async fn a_failure_holds_back_its_group_only() {
+        let mut event = SqsEvent::default();
+        event.records = vec![
+            record("1", "a", "ok"),
+            record("2", "b", "fail"),
+            record("3", "a", "ok"),
+            record("4", "b", "ok"),
+            record("5", "c", "ok"),
+        ];
+        let mut seen = Vec::new();
+        let response = process_in_order(event, |body| {
+            seen.push(body.clone());
+            async move {
+                if body == "fail" {
+                    Err("boom".to_string())
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, ["2", "4"]);
+        assert_eq!(seen.len(), 4, "record 4 is not attempted after 2 failed");
+    }
 }

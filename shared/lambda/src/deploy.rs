@@ -1,0 +1,315 @@
+//! A deployed Crossdesk's parts, built once per cold start from the function's environment:
+//! configuration, SDK clients, secrets (Secrets Manager, cached for the life of the process),
+//! and the adapters behind the domain's ports. Each function's `main.rs` asks it for the one
+//! handler it runs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use crossdesk_aws::{
+    sdk_config, AwsConfig, ChannelSecrets, DynamoTicketStore, S3Archive, SesEmailSender, SqsQueue,
+};
+use crossdesk_channels::delivery::{ReplyDelivery, RetryPolicy};
+use crossdesk_channels::email_reply::EmailReplySettings;
+use crossdesk_channels::senders::{SenderConfigError, SenderSettings};
+use crossdesk_channels::{ChatChannel, FacebookChannel, TwitterChannel};
+use crossdesk_core::agent::AgentDesk;
+use crossdesk_core::writer::TicketWriter;
+use crossdesk_core::{
+    ChannelKind, Clock, EmailAddress, InboundQueue, Message, OutboundJob, RawArchive, SystemClock,
+};
+use crossdesk_http::{agent_router, webhook_router, AgentState, ChannelSlot, IngestState};
+use secrecy::SecretString;
+use thiserror::Error;
+
+use crate::auth::JwtClaimsAuth;
+use crate::ses::RawMailSource;
+use crate::sqs::{InboundDecoder, OutboundDecoder};
+
+/// Why a function cannot start.
+#[derive(Debug, Error)]
+pub enum DeployError {
+    /// A setting is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] crossdesk_aws::ConfigError),
+    /// The secrets could not be loaded.
+    #[error(transparent)]
+    Secrets(#[from] crossdesk_aws::SecretsError),
+    /// A reply sender's setting is invalid.
+    #[error(transparent)]
+    Sender(#[from] SenderConfigError),
+    /// A plain setting is invalid.
+    #[error("{name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The webhook a function serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Webhook {
+    /// `/webhooks/facebook`: Messenger, page comments, Instagram.
+    Facebook,
+    /// `/webhooks/twitter`: mentions and direct messages.
+    Twitter,
+    /// `/webhooks/chat`: the website chat backend.
+    Chat,
+}
+
+/// The parts of a deployed Crossdesk, built once per cold start.
+#[derive(Clone)]
+pub struct Deployment {
+    /// The SDK configuration (region, credentials, endpoint).
+    pub sdk: SdkConfig,
+    /// Table, queues, bucket.
+    pub config: AwsConfig,
+    /// The channel secrets.
+    pub secrets: Arc<ChannelSecrets>,
+    /// The ticket store.
+    pub store: Arc<DynamoTicketStore>,
+    /// The inbound FIFO queue.
+    pub inbound: Arc<SqsQueue>,
+    /// The outbound FIFO queue.
+    pub outbound: Arc<SqsQueue>,
+    /// The raw payload archive.
+    pub archive: Arc<S3Archive>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Deployment {
+    /// Builds everything from the process environment (`CROSSDESK_*`, `AWS_*`).
+    pub async fn load() -> Result<Self, DeployError> {
+        let sdk = sdk_config().await;
+        let config = AwsConfig::from_env()?;
+        let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
+        let secrets = ChannelSecrets::load(&secrets_client, config.secret_id.as_deref(), |name| {
+            std::env::var(name).ok()
+        })
+        .await?;
+        Ok(Self::assemble(sdk, config, secrets))
+    }
+
+    /// Builds the adapters over an SDK configuration, settings and secrets already loaded.
+    pub fn assemble(sdk: SdkConfig, config: AwsConfig, secrets: ChannelSecrets) -> Self {
+        let s3 = crossdesk_aws::s3::client(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        Deployment {
+            store: Arc::new(DynamoTicketStore::new(dynamo, &config.table_name)),
+            inbound: Arc::new(SqsQueue::new(
+                sqs.clone(),
+                &config.inbound_queue_url,
+                s3.clone(),
+                &config.bucket,
+            )),
+            outbound: Arc::new(SqsQueue::new(
+                sqs,
+                &config.outbound_queue_url,
+                s3.clone(),
+                &config.bucket,
+            )),
+            archive: Arc::new(S3Archive::new(s3, &config.bucket)),
+            clock: Arc::new(SystemClock),
+            sdk,
+            config,
+            secrets: Arc::new(secrets),
+        }
+    }
+
+    /// The router of one webhook function: that channel's routes only.
+    pub fn webhook_router(&self, webhook: Webhook) -> Result<axum::Router, DeployError> {
+        let s = &self.secrets;
+        let missing = |names: &[(&'static str, &Option<SecretString>)]| ChannelSlot::Unconfigured {
+            missing: names
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(n, _)| *n)
+                .collect(),
+        };
+        let (name, slot) = match webhook {
+            Webhook::Facebook => (
+                "facebook",
+                match (&s.facebook_app_secret, &s.facebook_verify_token) {
+                    (Some(secret), Some(token)) => ChannelSlot::Ready(Arc::new(
+                        FacebookChannel::new(secret.clone(), token.clone()),
+                    )),
+                    _ => missing(&[
+                        ("facebook_app_secret", &s.facebook_app_secret),
+                        ("facebook_verify_token", &s.facebook_verify_token),
+                    ]),
+                },
+            ),
+            Webhook::Twitter => (
+                "twitter",
+                match &s.twitter_consumer_secret {
+                    Some(secret) => {
+                        ChannelSlot::Ready(Arc::new(TwitterChannel::new(secret.clone())))
+                    }
+                    None => missing(&[("twitter_consumer_secret", &s.twitter_consumer_secret)]),
+                },
+            ),
+            Webhook::Chat => (
+                "chat",
+                match &s.chat_secret {
+                    Some(secret) => ChannelSlot::Ready(Arc::new(ChatChannel::new(secret.clone()))),
+                    None => missing(&[("chat_secret", &s.chat_secret)]),
+                },
+            ),
+        };
+        let state = IngestState::new(
+            self.inbound.clone(),
+            self.archive.clone(),
+            self.clock.clone(),
+        )
+        .with_channel(name, slot);
+        Ok(webhook_router(state))
+    }
+
+    /// The agent API router, trusting the JWT authorizer's claims.
+    pub fn agent_router(&self) -> axum::Router {
+        let desk = AgentDesk::new(
+            self.store.clone(),
+            self.outbound.clone(),
+            self.clock.clone(),
+        );
+        agent_router(AgentState {
+            desk,
+            auth: Arc::new(JwtClaimsAuth),
+        })
+    }
+
+    /// The ticket writer and the decoder of inbound queue bodies.
+    pub fn ticket_writer(&self) -> (Arc<dyn InboundDecoder>, TicketWriter) {
+        (self.inbound.clone(), TicketWriter::new(self.store.clone()))
+    }
+
+    /// The reply sender and the decoder of outbound queue bodies. Sending credentials come from
+    /// the secrets; platform URLs, `CROSSDESK_EMAIL_FROM` and `CROSSDESK_EMAIL_FROM_NAME` through
+    /// `env`. A channel without credentials has no sender: its replies fail with
+    /// `channel_not_configured`.
+    pub fn reply_sender(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Arc<dyn OutboundDecoder>, ReplyDelivery), DeployError> {
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let s = &self.secrets;
+        let settings = SenderSettings {
+            facebook_page_token: s.facebook_page_token.clone(),
+            twitter_consumer_key: s.twitter_consumer_key.clone(),
+            twitter_consumer_secret: s.twitter_consumer_secret.clone(),
+            twitter_access_token: s.twitter_access_token.clone(),
+            twitter_access_secret: s.twitter_access_secret.clone(),
+            chat_secret: s.chat_secret.clone(),
+            ..SenderSettings::default()
+        }
+        .with_urls_from(get)?;
+        let mut delivery = ReplyDelivery::new(
+            self.store.clone(),
+            self.clock.clone(),
+            RetryPolicy::default(),
+        );
+        for (channel, sender) in settings.senders()? {
+            delivery = delivery.with_sender(channel, sender);
+        }
+        if let Some(from) = get("CROSSDESK_EMAIL_FROM") {
+            let support_address =
+                EmailAddress::parse(from.trim()).map_err(|e| DeployError::Invalid {
+                    name: "CROSSDESK_EMAIL_FROM",
+                    reason: e.to_string(),
+                })?;
+            let sender = SesEmailSender::new(
+                aws_sdk_sesv2::Client::new(&self.sdk),
+                EmailReplySettings {
+                    support_address,
+                    display_name: get("CROSSDESK_EMAIL_FROM_NAME"),
+                },
+            );
+            delivery = delivery.with_sender(ChannelKind::Email, Arc::new(sender));
+        }
+        Ok((self.outbound.clone(), delivery))
+    }
+
+    /// What the email ingest needs: where SES stored the mail, the archive, the queue.
+    pub fn mail_ingest(&self) -> MailIngest {
+        let prefix = std::env::var("CROSSDESK_MAIL_PREFIX").unwrap_or_else(|_| "mail/".into());
+        MailIngest {
+            source: Arc::new(S3MailSource {
+                client: crossdesk_aws::s3::client(&self.sdk),
+                bucket: self.config.bucket.clone(),
+                prefix,
+            }),
+            archive: self.archive.clone(),
+            queue: self.inbound.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// The parts of the email ingest function.
+#[derive(Clone)]
+pub struct MailIngest {
+    /// Where SES stored the mail.
+    pub source: Arc<dyn RawMailSource>,
+    /// The raw archive.
+    pub archive: Arc<dyn RawArchive>,
+    /// The inbound queue.
+    pub queue: Arc<dyn InboundQueue>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The mails SES's S3 action stored under `<prefix><SES message id>`.
+pub struct S3MailSource {
+    /// The S3 client.
+    pub client: aws_sdk_s3::Client,
+    /// The bucket of the receipt rule's S3 action.
+    pub bucket: String,
+    /// The object key prefix of the S3 action.
+    pub prefix: String,
+}
+
+#[async_trait]
+impl RawMailSource for S3MailSource {
+    async fn fetch(&self, ses_message_id: &str) -> Result<Vec<u8>, String> {
+        let key = format!("{}{ses_message_id}", self.prefix);
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "s3://{}/{key}: {}",
+                    self.bucket,
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                )
+            })?;
+        let bytes = object
+            .body
+            .collect()
+            .await
+            .map_err(|e| format!("s3://{}/{key}: {e}", self.bucket))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+}
+
+#[async_trait]
+impl InboundDecoder for SqsQueue {
+    async fn decode(&self, body: &str) -> Result<Message, String> {
+        self.decode_inbound(body).await.map_err(|e| e.to_string())
+    }
+}
+
+#[async_trait]
+impl OutboundDecoder for SqsQueue {
+    async fn decode(&self, body: &str) -> Result<OutboundJob, String> {
+        self.decode_outbound(body).await.map_err(|e| e.to_string())
+    }
+}
