@@ -2,7 +2,7 @@
 //! Secrets Manager and SES.
 //!
 //! - [`DynamoTicketStore`]: tickets, messages and contacts in one DynamoDB table
-//!   (the single-table design is documented in [`table`]).
+//!   (the single-table design is documented in [`dynamo`]).
 //! - [`SqsQueue`]: the inbound and outbound FIFO queues; bodies over the SQS limit go to S3.
 //! - [`S3Archive`]: raw webhook payloads, content-addressed.
 //! - [`ChannelSecrets`]: the channel secrets, from Secrets Manager, loaded once per cold start.

@@ -1,73 +1,15 @@
 //! The ticket store contract against DynamoDB: moto server (or any DynamoDB) at
 //! `AWS_ENDPOINT_URL`, one fresh table per test, deleted when the test ends.
 //!
-//! moto does not apply a request atomically: `TransactWriteItems` deep-copies the table for its
-//! rollback while other request threads write to it (a 500 "dictionary changed size during
-//! iteration"), and a cancelled transaction restores that copy, dropping whatever other requests
-//! wrote meanwhile (messages stored twice, claims lost). DynamoDB applies every request
-//! atomically, so the test client sends one request at a time per table ([`OneAtATime`]). The
-//! store's tasks still race exactly as they would on DynamoDB: between reading and writing,
-//! another task's request can land and make a condition fail.
+//! The requests race for real: eight writers hit one table at once. (moto's DynamoDB is not
+//! atomic per request on its own; `scripts/moto-server.py`, which `make test` starts, gives it
+//! the per-request atomicity DynamoDB has.)
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::http::HttpRequest;
-use aws_sdk_dynamodb::config::{HttpClient, RuntimeComponents, SharedHttpClient};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
-use aws_smithy_runtime_api::client::http::{
-    HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
-};
 use crossdesk_aws::error::describe;
 use crossdesk_aws::{sdk_config, table, DynamoTicketStore};
 use crossdesk_core::TicketStore;
-use tokio::sync::Semaphore;
-
-/// An HTTP client that waits for each response before sending the next request.
-#[derive(Debug, Clone)]
-struct OneAtATime {
-    inner: SharedHttpClient,
-    turn: Arc<Semaphore>,
-}
-
-impl OneAtATime {
-    fn new() -> Self {
-        OneAtATime {
-            inner: aws_smithy_http_client::Builder::new()
-                .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-                .build_https(),
-            turn: Arc::new(Semaphore::new(1)),
-        }
-    }
-}
-
-impl HttpClient for OneAtATime {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        SharedHttpConnector::new(OneAtATimeConnector {
-            inner: self.inner.http_connector(settings, components),
-            turn: Arc::clone(&self.turn),
-        })
-    }
-}
-
-#[derive(Debug)]
-struct OneAtATimeConnector {
-    inner: SharedHttpConnector,
-    turn: Arc<Semaphore>,
-}
-
-impl HttpConnector for OneAtATimeConnector {
-    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let (inner, turn) = (self.inner.clone(), Arc::clone(&self.turn));
-        HttpConnectorFuture::new(async move {
-            let _turn = turn.acquire_owned().await;
-            inner.call(request).await
-        })
-    }
-}
 
 /// A table of the test run, deleted on drop.
 struct Table {
@@ -101,10 +43,7 @@ async fn fresh_store() -> (Arc<dyn TicketStore>, Table) {
         )
     });
     let sdk = sdk_config().await;
-    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-        .http_client(OneAtATime::new())
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
     let name = format!("crossdesk-contract-{}", uuid::Uuid::now_v7().simple());
     table::create_table(&client, &name)
         .await

@@ -4,6 +4,7 @@
 //! handler it runs.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
@@ -311,5 +312,11 @@ impl InboundDecoder for SqsQueue {
 impl OutboundDecoder for SqsQueue {
     async fn decode(&self, body: &str) -> Result<OutboundJob, String> {
         self.decode_outbound(body).await.map_err(|e| e.to_string())
+    }
+
+    async fn retry_later(&self, receipt_handle: &str, after: Duration) -> Result<(), String> {
+        SqsQueue::retry_later(self, receipt_handle, after)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

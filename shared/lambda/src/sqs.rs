@@ -5,9 +5,10 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use crossdesk_channels::delivery::{DeliveryOutcome, ReplyDelivery};
 use crossdesk_core::writer::{TicketWriter, WriteOutcome};
 use crossdesk_core::{Message, OutboundJob};
@@ -20,11 +21,16 @@ pub trait InboundDecoder: Send + Sync {
     async fn decode(&self, body: &str) -> Result<Message, String>;
 }
 
-/// Turns an SQS record body back into a reply job (resolving bodies stored in S3).
+/// Turns an SQS record body back into a reply job (resolving bodies stored in S3), and hands a
+/// job back to the queue for later.
 #[async_trait]
 pub trait OutboundDecoder: Send + Sync {
     /// The job a record body carries.
     async fn decode(&self, body: &str) -> Result<OutboundJob, String>;
+
+    /// Makes the record visible again after `after` (the platform's retry hint) instead of after
+    /// the queue's whole visibility timeout.
+    async fn retry_later(&self, receipt_handle: &str, after: Duration) -> Result<(), String>;
 }
 
 /// Works the records of a batch in order with `handle`. A record whose handling fails is
@@ -33,14 +39,14 @@ pub trait OutboundDecoder: Send + Sync {
 /// of its group. Records of other groups are still handled.
 pub async fn process_in_order<F, Fut>(event: SqsEvent, mut handle: F) -> SqsBatchResponse
 where
-    F: FnMut(String) -> Fut,
+    F: FnMut(SqsMessage) -> Fut,
     Fut: Future<Output = Result<(), String>>,
 {
     let mut failures = Vec::new();
     let mut failed_groups: HashSet<String> = HashSet::new();
     let mut handled = 0usize;
     for record in event.records {
-        let id = record.message_id.unwrap_or_default();
+        let id = record.message_id.clone().unwrap_or_default();
         // Without a group id (a standard queue) every record is its own group.
         let group = record
             .attributes
@@ -51,7 +57,7 @@ where
             failures.push(id);
             continue;
         }
-        match handle(record.body.unwrap_or_default()).await {
+        match handle(record).await {
             Ok(()) => handled += 1,
             Err(reason) => {
                 error!(sqs_message_id = %id, %reason, "not processed; it and the later records of its group will be retried");
@@ -83,9 +89,9 @@ pub async fn write_batch(
     decoder: &dyn InboundDecoder,
     writer: &TicketWriter,
 ) -> SqsBatchResponse {
-    process_in_order(event, |body| async move {
+    process_in_order(event, |record| async move {
         let message = decoder
-            .decode(&body)
+            .decode(record.body.as_deref().unwrap_or_default())
             .await
             .map_err(|e| format!("permanent: {e}"))?;
         match writer.write(&message).await {
@@ -114,13 +120,19 @@ pub async fn deliver_batch(
     decoder: &dyn OutboundDecoder,
     delivery: &ReplyDelivery,
 ) -> SqsBatchResponse {
-    process_in_order(event, |body| async move {
+    process_in_order(event, |record| async move {
         let job = decoder
-            .decode(&body)
+            .decode(record.body.as_deref().unwrap_or_default())
             .await
             .map_err(|e| format!("permanent: {e}"))?;
         match delivery.deliver(&job).await {
             Ok(DeliveryOutcome::RetryLater { after }) => {
+                if let Some(receipt) = record.receipt_handle.as_deref() {
+                    if let Err(e) = decoder.retry_later(receipt, after).await {
+                        // The record still comes back, after the visibility timeout.
+                        warn!(error = %e, "cannot shorten the retry delay");
+                    }
+                }
                 Err(format!("retry in {} s", after.as_secs()))
             }
             Ok(_) => Ok(()),
@@ -154,7 +166,8 @@ mod tests {
             record("5", "c", "ok"),
         ];
         let mut seen = Vec::new();
-        let response = process_in_order(event, |body| {
+        let response = process_in_order(event, |record| {
+            let body = record.body.unwrap_or_default();
             seen.push(body.clone());
             async move {
                 if body == "fail" {

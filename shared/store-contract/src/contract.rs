@@ -593,11 +593,12 @@ pub async fn concurrent_first_messages_make_one_ticket(store: Arc<dyn TicketStor
     assert_eq!(ids(&messages(&store, &t).await), ids(&sent));
 }
 
-/// Eight workers, 200 messages in 10 conversations, each delivered twice in shuffled order:
-/// exactly 10 tickets and 200 messages, each where it belongs.
+/// Eight workers, 500 messages in 20 conversations, each delivered twice in shuffled order:
+/// exactly 20 tickets and 500 messages, each where it belongs.
 pub async fn many_concurrent_deliveries_thread_exactly(store: Arc<dyn TicketStore>) {
-    const CONVERSATIONS: usize = 10;
-    const PER_CONVERSATION: usize = 20;
+    // 8 writers, 500 messages in 20 conversations, each delivered twice in shuffled order.
+    const CONVERSATIONS: usize = 20;
+    const PER_CONVERSATION: usize = 25;
     const WORKERS: usize = 8;
     let w = writer(&store);
 
