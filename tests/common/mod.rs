@@ -101,12 +101,7 @@ pub async fn ses_verify_domain(domain: &str) {
 /// The raw MIME of a mail SES sent, from moto's record of sent mail (`/moto-api/data.json`).
 pub async fn ses_sent_mail(ses_message_id: &str) -> Vec<u8> {
     let endpoint = aws_env()[0].1.clone();
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .expect("moto answers")
-        .json()
-        .await
-        .expect("moto's data is JSON");
+    let data = moto_data(&endpoint).await;
     let sent = data["ses"]["RawMessage"]
         .as_array()
         .cloned()
@@ -120,6 +115,24 @@ pub async fn ses_sent_mail(ses_message_id: &str) -> Vec<u8> {
         .expect("raw_data is text")
         .as_bytes()
         .to_vec()
+}
+
+/// moto's dump of its state. moto builds it while other requests change that state, and then
+/// sometimes fails (a 500 "dictionary changed size during iteration"): ask again.
+pub async fn moto_data(endpoint: &str) -> Value {
+    let mut last = String::new();
+    for _ in 0..20 {
+        match reqwest::get(format!("{endpoint}/moto-api/data.json")).await {
+            Ok(answer) if answer.status().is_success() => match answer.json().await {
+                Ok(data) => return data,
+                Err(e) => last = e.to_string(),
+            },
+            Ok(answer) => last = format!("status {}", answer.status()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("moto's /moto-api/data.json: {last}");
 }
 
 /// A resource prefix derived from the data dir: lowercase, short, stable across restarts.

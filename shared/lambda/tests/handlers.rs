@@ -365,6 +365,24 @@ async fn agent_api_serves_the_claims_of_the_jwt_authorizer() {
     assert_eq!(status, 401);
 }
 
+/// moto's dump of its state; moto sometimes fails to build it while other requests change
+/// that state (a 500): ask again.
+async fn moto_data(endpoint: &str) -> Value {
+    let mut last = String::new();
+    for _ in 0..20 {
+        match reqwest::get(format!("{endpoint}/moto-api/data.json")).await {
+            Ok(answer) if answer.status().is_success() => match answer.json().await {
+                Ok(data) => return data,
+                Err(e) => last = e.to_string(),
+            },
+            Ok(answer) => last = format!("status {}", answer.status()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("moto's /moto-api/data.json: {last}");
+}
+
 /// The records waiting on a queue, as Lambda's SQS event source would hand them over.
 async fn receive_records(d: &Deployment, queue_url: &str) -> Vec<SqsMessage> {
     let sqs = aws_sdk_sqs::Client::new(&d.sdk);
@@ -477,12 +495,7 @@ async fn reply_sender_sends_an_email_reply_through_ses_once_and_records_it() {
 
     // moto's record of sent mail: exactly one, threaded under the customer's mail.
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let data = moto_data(&endpoint).await;
     let mails: Vec<&Value> = data["ses"]["RawMessage"]
         .as_array()
         .unwrap()
