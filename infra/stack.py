@@ -30,6 +30,7 @@ KEYS = [
     ("twitter_access_token", "CROSSDESK_TWITTER_ACCESS_TOKEN"),
     ("twitter_access_secret", "CROSSDESK_TWITTER_ACCESS_SECRET"),
     ("chat_secret", "CROSSDESK_CHAT_SECRET"),
+    ("email_thread_key", "CROSSDESK_EMAIL_THREAD_KEY"),
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use crossdesk_aws::ChannelSecrets;
 use crossdesk_channels::senders::{SenderConfigError, SenderSettings};
+use crossdesk_core::mail_signature::EmailThreadKey;
 use crossdesk_core::EmailAddress;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
 
 /// A setting that could not be read.
@@ -67,6 +68,10 @@ pub struct LocalConfig {
     pub email_from: Option<EmailAddress>,
     /// `CROSSDESK_EMAIL_FROM_NAME`: the name shown beside it.
     pub email_from_name: Option<String>,
+    /// `CROSSDESK_EMAIL_THREAD_KEY` (at least 16 bytes): signs the Message-IDs and
+    /// plus-addresses of email replies, and checks the references of the mail that comes back.
+    /// Without it email replies are off and no email reference counts as signed.
+    pub email_thread_key: Option<EmailThreadKey>,
     /// The adapters to run on (set from the command line).
     pub backend: Backend,
     /// `CROSSDESK_RESOURCE_PREFIX` (default `crossdesk-local`): names the resources
@@ -119,9 +124,13 @@ impl LocalConfig {
                 })
             })
             .transpose()?;
+        let email_thread_key = get("CROSSDESK_EMAIL_THREAD_KEY")
+            .map(|v| thread_key(&v, "CROSSDESK_EMAIL_THREAD_KEY"))
+            .transpose()?;
         Ok(LocalConfig {
             senders,
             email_from,
+            email_thread_key,
             email_from_name: get("CROSSDESK_EMAIL_FROM_NAME"),
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             data_dir: get("CROSSDESK_DATA_DIR")
@@ -176,7 +185,21 @@ impl LocalConfig {
             stored.twitter_access_secret,
         );
         fill(&mut senders.chat_secret, stored.chat_secret);
+        if self.email_thread_key.is_none() {
+            // A stored key too short to use is left out; the banner says email replies are off.
+            self.email_thread_key = stored
+                .email_thread_key
+                .and_then(|k| thread_key(k.expose_secret(), "email_thread_key").ok());
+        }
     }
+}
+
+/// An email thread key from its configured value.
+fn thread_key(value: &str, name: &'static str) -> Result<EmailThreadKey, ConfigError> {
+    EmailThreadKey::new(value.as_bytes()).map_err(|e| ConfigError::Invalid {
+        name,
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -222,7 +245,29 @@ mod tests {
 
     #[test]
     fn secrets_are_not_printed_by_debug() {
-        let c = config(&[("CROSSDESK_AGENT_TOKEN", "do-not-print-me")]).unwrap();
-        assert!(!format!("{c:?}").contains("do-not-print-me"));
+        let c = config(&[
+            ("CROSSDESK_AGENT_TOKEN", "do-not-print-me"),
+            ("CROSSDESK_EMAIL_THREAD_KEY", "do-not-print-this-key"),
+        ])
+        .unwrap();
+        assert!(c.email_thread_key.is_some());
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("do-not-print"), "{printed}");
+    }
+
+    #[test]
+    fn reads_the_email_thread_key_and_refuses_a_short_one() {
+        assert!(config(&[]).unwrap().email_thread_key.is_none());
+        let err = config(&[("CROSSDESK_EMAIL_THREAD_KEY", "short")]).unwrap_err();
+        assert!(
+            err.to_string().contains("CROSSDESK_EMAIL_THREAD_KEY"),
+            "{err}"
+        );
+        // The stored secret fills it in when the variable is unset.
+        let mut c = config(&[]).unwrap();
+        c.apply_secrets(
+            ChannelSecrets::from_json(r#"{"email_thread_key":"stored-key-0123456789"}"#).unwrap(),
+        );
+        assert!(c.email_thread_key.is_some());
     }
 }

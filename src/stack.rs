@@ -20,6 +20,7 @@ use crossdesk_channels::email_reply::EmailReplySettings;
 use crossdesk_channels::send::ReplySender;
 use crossdesk_channels::{ChatChannel, EmailChannel, FacebookChannel, TwitterChannel};
 use crossdesk_core::agent::{AgentDesk, AgentRef};
+use crossdesk_core::mail_threading::EmailThreading;
 use crossdesk_core::writer::TicketWriter;
 use crossdesk_core::{
     ChannelKind, Clock, InboundQueue, Message, OutboundJob, OutboundQueue, QueueError, RawArchive,
@@ -121,7 +122,10 @@ impl LocalStack {
                 error!(error = %e, "HTTP server stopped");
             }
         });
-        let writer = TicketWriter::new(adapters.store);
+        let writer = TicketWriter::new(adapters.store).with_email_threading(EmailThreading {
+            thread_key: config.email_thread_key.clone(),
+            support_address: config.email_from.clone(),
+        });
         let inbound_consumer = adapters.inbound_consumer.clone();
         let writer = tokio::spawn(drain(
             adapters.inbound_consumer,
@@ -222,11 +226,7 @@ async fn embedded_adapters(config: &LocalConfig) -> anyhow::Result<Adapters> {
             "re-queued messages a previous run had taken but not stored"
         );
     }
-    let email_sender = config.email_from.as_ref().map(|from| {
-        let settings = EmailReplySettings {
-            support_address: from.clone(),
-            display_name: config.email_from_name.clone(),
-        };
+    let email_sender = email_reply_settings(config).map(|settings| {
         Arc::new(OutboxEmailSender::new(
             settings,
             config.data_dir.join("outbox"),
@@ -247,6 +247,23 @@ async fn embedded_adapters(config: &LocalConfig) -> anyhow::Result<Adapters> {
         }),
         email_sender,
     })
+}
+
+/// Who email replies are sent as, when both the support address and the thread key that signs
+/// them are set.
+fn email_reply_settings(config: &LocalConfig) -> Option<EmailReplySettings> {
+    match (&config.email_from, &config.email_thread_key) {
+        (Some(from), Some(key)) => Some(EmailReplySettings {
+            support_address: from.clone(),
+            display_name: config.email_from_name.clone(),
+            thread_key: key.clone(),
+        }),
+        (Some(_), None) => {
+            warn!("email replies are off: set CROSSDESK_EMAIL_THREAD_KEY to sign them");
+            None
+        }
+        (None, _) => None,
+    }
 }
 
 /// The AWS adapters (`--aws`): DynamoDB, SQS, S3 and SES, at `AWS_ENDPOINT_URL` when set.
@@ -287,11 +304,7 @@ async fn aws_adapters(config: &mut LocalConfig, create: bool) -> anyhow::Result<
         s3.clone(),
         &aws.bucket,
     ));
-    let email_sender = config.email_from.as_ref().map(|from| {
-        let settings = EmailReplySettings {
-            support_address: from.clone(),
-            display_name: config.email_from_name.clone(),
-        };
+    let email_sender = email_reply_settings(config).map(|settings| {
         Arc::new(SesEmailSender::new(
             aws_sdk_sesv2::Client::new(&sdk),
             settings,

@@ -423,7 +423,14 @@ async fn agents_list_read_reply_and_solve_tickets(backend: Backend) {
     assert_eq!(last["id"], reply["id"]);
     assert_eq!(last["direction"], "outbound");
     assert_eq!(last["text"], "Yes, until Friday.");
-    assert_eq!(last["delivery"]["status"], "queued");
+    // The in-process sender may already have worked it: this stack has no chat callback.
+    let delivery = &last["delivery"];
+    assert!(
+        delivery["status"] == "queued"
+            || (delivery["status"] == "failed"
+                && delivery["error"]["code"] == "channel_not_configured"),
+        "{delivery}"
+    );
 
     for (body, expected) in [
         (json!({"text": "   "}), 400),

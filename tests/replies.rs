@@ -368,7 +368,15 @@ async fn an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticke
         .and_then(|a| a.first())
         .and_then(|a| a.address())
         .unwrap();
-    assert_eq!(reply_to, format!("support+{ticket}@sample.example"));
+    // The plus-address carries the ticket and its signature.
+    let ticket_id = crossdesk_core::TicketId::parse(&ticket).unwrap();
+    assert_eq!(
+        reply_to,
+        format!(
+            "support+{ticket}.{}@sample.example",
+            common::thread_key().ticket_signature(&ticket_id)
+        )
+    );
 
     // The customer answers that mail; it lands in the same ticket.
     let answer = format!(

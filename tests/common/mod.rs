@@ -16,6 +16,7 @@ pub const FACEBOOK_VERIFY_TOKEN: &str = "test-verify-token";
 pub const TWITTER_CONSUMER_SECRET: &str = "test-twitter-consumer-secret";
 pub const CHAT_SECRET: &str = "test-chat-secret";
 pub const AGENT_TOKEN: &str = "test-agent-token";
+pub const EMAIL_THREAD_KEY: &str = "test-email-thread-key-0123456789";
 
 /// The secrets the test stack is started with.
 pub fn secrets() -> SigningSecrets {
@@ -189,6 +190,7 @@ impl Stack {
             ("CROSSDESK_TWITTER_CONSUMER_SECRET", TWITTER_CONSUMER_SECRET),
             ("CROSSDESK_CHAT_SECRET", CHAT_SECRET),
             ("CROSSDESK_AGENT_TOKEN", AGENT_TOKEN),
+            ("CROSSDESK_EMAIL_THREAD_KEY", EMAIL_THREAD_KEY),
         ] {
             if !unset.contains(&k) {
                 cmd.env(k, v);
@@ -327,6 +329,12 @@ impl Drop for Stack {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The email thread key the test stack signs and checks email references with.
+pub fn thread_key() -> crossdesk_core::mail_signature::EmailThreadKey {
+    crossdesk_core::mail_signature::EmailThreadKey::new(EMAIL_THREAD_KEY.as_bytes())
+        .expect("a key long enough")
 }
 
 /// The bytes of `events/<channel>/<name>`.

@@ -9,7 +9,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let deployment = Deployment::load().await?;
-    let (decoder, writer) = deployment.ticket_writer();
+    let (decoder, writer) = deployment.ticket_writer(|name| std::env::var(name).ok())?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<_>| {
         let (decoder, writer) = (decoder.clone(), writer.clone());
         async move {

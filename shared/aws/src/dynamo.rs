@@ -6,7 +6,7 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! | --- | --- | --- | --- |
-//! | ticket | `TICKET#<ticket id>` | `TICKET` | the ticket's fields, `version`; `gsi1pk` = `INBOX#<status>`, `gsi1sk` = `<inverted last activity>#<ticket id>` |
+//! | ticket | `TICKET#<ticket id>` | `TICKET` | the ticket's fields (`related_tickets` a list, absent when empty), `version`; `gsi1pk` = `INBOX#<status>`, `gsi1sk` = `<inverted last activity>#<ticket id>` |
 //! | message | `TICKET#<ticket id>` | `MSG#<sent_at>#<seq>` | `message` (the [`Message`] as JSON), `message_id`, `version`, `revised_at` |
 //! | conversation claim | `CONV#<conversation key>` | `CONV` | `ticket_id` |
 //! | platform message | `PLATFORM#<channel>:<platform id>` | `PLATFORM` | `ticket_id`, `message_id`, `message_sk` |
@@ -51,9 +51,9 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use crossdesk_core::{
-    first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey, Delivery, Direction,
-    EmailAddress, Identity, Message, MessageEvent, MessageId, Revision, Route, StoreError, Ticket,
-    TicketFilter, TicketId, TicketStatus, TicketStore,
+    first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey, Delivery, EmailAddress,
+    Identity, Message, MessageEvent, MessageId, Revision, Route, StoreError, Ticket, TicketFilter,
+    TicketId, TicketStatus, TicketStore,
 };
 use tracing::{debug, warn};
 
@@ -261,6 +261,18 @@ fn ticket_item(ticket: &Ticket, version: u64) -> Result<Item, StoreError> {
             s(inbox_sk(ticket.updated_at, &ticket.id)?),
         ),
     ]);
+    if !ticket.related_tickets.is_empty() {
+        item.insert(
+            "related_tickets".to_string(),
+            AttributeValue::L(
+                ticket
+                    .related_tickets
+                    .iter()
+                    .map(|t| s(t.as_str()))
+                    .collect(),
+            ),
+        );
+    }
     Ok(item)
 }
 
@@ -276,6 +288,18 @@ fn ticket_from_item(item: &Item) -> Result<(Ticket, u64), StoreError> {
         updated_at: get_time(item, "updated_at")?,
         preview: get_s(item, "preview")?.to_string(),
         message_count: get_n(item, "message_count")?,
+        related_tickets: match item.get("related_tickets") {
+            None => Vec::new(),
+            Some(AttributeValue::L(list)) => list
+                .iter()
+                .map(|v| match v {
+                    AttributeValue::S(id) => TicketId::parse(id)
+                        .map_err(|e| corrupt(item, format_args!("`related_tickets`: {e}"))),
+                    _ => Err(corrupt(item, "a related ticket is not a string")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(corrupt(item, "`related_tickets` is not a list")),
+        },
     };
     Ok((ticket, get_n(item, VERSION)?))
 }
@@ -709,6 +733,7 @@ impl DynamoTicketStore {
                     updated_at: message.received_at,
                     preview: String::new(),
                     message_count: 0,
+                    related_tickets: route.new_ticket.related_tickets.clone(),
                 };
                 (ticket, None, true)
             }
@@ -718,7 +743,7 @@ impl DynamoTicketStore {
         ticket.updated_at = ticket.updated_at.max(message.received_at);
         ticket.preview = first_line(&message.text, PREVIEW_CHARS);
         ticket.message_count += 1;
-        if message.direction == Direction::Inbound
+        if message.reopens_ticket()
             && matches!(ticket.status, TicketStatus::Pending | TicketStatus::Solved)
         {
             ticket.status = TicketStatus::Open;
@@ -1283,7 +1308,7 @@ impl TicketStore for DynamoTicketStore {
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone};
-    use crossdesk_core::{Author, Conversation, Visibility};
+    use crossdesk_core::{Author, Conversation, Direction, Visibility};
 
     use super::*;
 
@@ -1305,6 +1330,7 @@ mod tests {
             updated_at,
             preview: "hello".into(),
             message_count: 7,
+            related_tickets: Vec::new(),
         }
     }
 
@@ -1416,7 +1442,36 @@ mod tests {
         let item = ticket_item(&t, 3).unwrap();
         assert_eq!(get_s(&item, GSI1_PK).unwrap(), "INBOX#pending");
         assert!(get_s(&item, GSI1_SK).unwrap().ends_with("#K3F9Q2XA"));
-        assert_eq!(ticket_from_item(&item).unwrap(), (t, 3));
+        assert_eq!(ticket_from_item(&item).unwrap(), (t.clone(), 3));
+        assert!(!item.contains_key("related_tickets"), "absent when empty");
+
+        let related = Ticket {
+            related_tickets: vec![
+                TicketId::parse("M7PH4RTW").unwrap(),
+                TicketId::parse("ABCDEFGH").unwrap(),
+            ],
+            ..t
+        };
+        let item = ticket_item(&related, 4).unwrap();
+        assert_eq!(ticket_from_item(&item).unwrap(), (related, 4));
+    }
+
+    #[test]
+    fn a_related_ticket_that_is_not_a_ticket_id_is_corrupt() {
+        let mut item = ticket_item(&ticket("K3F9Q2XA", at(0, 0)), 1).unwrap();
+        item.insert(
+            "related_tickets".into(),
+            AttributeValue::L(vec![s("not a ticket")]),
+        );
+        assert!(matches!(
+            ticket_from_item(&item),
+            Err(StoreError::Corrupt(_))
+        ));
+        item.insert("related_tickets".into(), s("K3F9Q2XA"));
+        assert!(matches!(
+            ticket_from_item(&item),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 
     #[test]

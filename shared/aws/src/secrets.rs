@@ -48,6 +48,9 @@ pub struct ChannelSecrets {
     pub twitter_access_secret: Option<SecretString>,
     /// `chat_secret`: signs chat webhooks and chat callbacks.
     pub chat_secret: Option<SecretString>,
+    /// `email_thread_key`: signs the Message-IDs and plus-addresses of email replies, so the
+    /// ticket writer can tell a reply to Crossdesk's mail from a hijack attempt.
+    pub email_thread_key: Option<SecretString>,
 }
 
 /// The secret's JSON keys and the development variables standing in for them.
@@ -63,6 +66,7 @@ const KEYS: &[(&str, &str)] = &[
     ("twitter_access_token", "CROSSDESK_TWITTER_ACCESS_TOKEN"),
     ("twitter_access_secret", "CROSSDESK_TWITTER_ACCESS_SECRET"),
     ("chat_secret", "CROSSDESK_CHAT_SECRET"),
+    ("email_thread_key", "CROSSDESK_EMAIL_THREAD_KEY"),
 ];
 
 impl ChannelSecrets {
@@ -133,6 +137,7 @@ impl ChannelSecrets {
                 .twitter_access_secret
                 .or(self.twitter_access_secret),
             chat_secret: from_env.chat_secret.or(self.chat_secret),
+            email_thread_key: from_env.email_thread_key.or(self.email_thread_key),
         }
     }
 
@@ -170,6 +175,7 @@ impl ChannelSecrets {
             twitter_access_token: secret("twitter_access_token"),
             twitter_access_secret: secret("twitter_access_secret"),
             chat_secret: secret("chat_secret"),
+            email_thread_key: secret("email_thread_key"),
         }
     }
 
@@ -184,6 +190,7 @@ impl ChannelSecrets {
             ("twitter_access_token", &self.twitter_access_token),
             ("twitter_access_secret", &self.twitter_access_secret),
             ("chat_secret", &self.chat_secret),
+            ("email_thread_key", &self.email_thread_key),
         ];
         all.into_iter()
             .filter(|(_, v)| v.is_some())
@@ -226,6 +233,24 @@ mod tests {
             stored.overridden_by(|var| (var == "CROSSDESK_CHAT_SECRET").then(|| "local".into()));
         assert_eq!(s.chat_secret.unwrap().expose_secret(), "local");
         assert_eq!(s.facebook_app_secret.unwrap().expose_secret(), "fb");
+    }
+
+    #[test]
+    fn reads_the_email_thread_key_and_its_variable() {
+        let stored =
+            ChannelSecrets::from_json(r#"{"email_thread_key":"stored-thread-key"}"#).unwrap();
+        assert_eq!(
+            stored.email_thread_key.as_ref().unwrap().expose_secret(),
+            "stored-thread-key"
+        );
+        assert_eq!(stored.configured(), vec!["email_thread_key"]);
+        let s = stored.overridden_by(|var| {
+            (var == "CROSSDESK_EMAIL_THREAD_KEY").then(|| "local-thread-key".into())
+        });
+        assert_eq!(
+            s.email_thread_key.unwrap().expose_secret(),
+            "local-thread-key"
+        );
     }
 
     #[test]

@@ -5,14 +5,19 @@
 //! `X-Crossdesk-Signature: v1=<hex HMAC-SHA256(secret, "<timestamp>.<raw body>")>` (several
 //! comma-separated `v1=` values are accepted during secret rotation). Requests more than
 //! [`REPLAY_WINDOW_SECS`] away from now are refused as replays.
+//!
+//! A message without text but with a `type` or fields Crossdesk does not know (a file, a card
+//! the chat backend added) is stored with the text `unsupported message type: <type>`; the
+//! archived body keeps the rest.
 
 use chrono::{DateTime, Utc};
 use crossdesk_core::{
-    Author, ChannelKind, Conversation, Direction, EmailAddress, Message, MessageEvent, MessageId,
-    Visibility,
+    unsupported_text, Author, ChannelKind, Conversation, Direction, EmailAddress, Message,
+    MessageEvent, MessageId, Visibility,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::signature;
 use crate::{Channel, ParseError, VerifiedWebhook, VerifyError, WebhookRequest};
@@ -47,8 +52,31 @@ struct Visitor {
 #[derive(Debug, Deserialize)]
 struct ChatMessage {
     id: String,
+    #[serde(default)]
     text: String,
     sent_at: DateTime<Utc>,
+    /// `type` and any other field: content Crossdesk does not read (yet).
+    #[serde(flatten)]
+    extra: serde_json::Map<String, Value>,
+}
+
+impl ChatMessage {
+    /// What the message carries beside text, named for a placeholder: its `type` (unless
+    /// `text`), else the names of its other fields; `None` when it carries nothing else.
+    fn unsupported_kind(&self) -> Option<String> {
+        match self.extra.get("type") {
+            Some(Value::String(t)) if t != "text" => Some(t.clone()),
+            _ => {
+                let fields: Vec<&str> = self
+                    .extra
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| *k != "type")
+                    .collect();
+                (!fields.is_empty()).then(|| fields.join(", "))
+            }
+        }
+    }
 }
 
 // ---- channel ----
@@ -146,9 +174,14 @@ impl Channel for ChatChannel {
         let session_id = non_empty("session_id", &payload.session_id)?;
         let visitor_id = non_empty("visitor.id", &payload.visitor.id)?;
         let message_id = non_empty("message.id", &payload.message.id)?;
-        let text = payload.message.text.trim();
+        let mut text = payload.message.text.trim().to_string();
         if text.is_empty() {
-            return Err(ParseError::Invalid("message.text is empty".into()));
+            // Something the chat backend sends that Crossdesk cannot show: named, not refused.
+            text = payload
+                .message
+                .unsupported_kind()
+                .map(|kind| unsupported_text(&kind))
+                .ok_or_else(|| ParseError::Invalid("message.text is empty".into()))?;
         }
         if text.chars().count() > MAX_TEXT_CHARS {
             return Err(ParseError::Invalid(format!(
@@ -183,7 +216,7 @@ impl Channel for ChatChannel {
                 email,
                 handle: None,
             },
-            text: text.to_string(),
+            text,
             attachments: Vec::new(),
             visibility: Visibility::Private,
             sent_at: payload.message.sent_at,
@@ -349,6 +382,39 @@ mod tests {
         );
         assert_eq!(m.sent_at.to_rfc3339(), "2026-11-20T10:00:00+00:00");
         assert_eq!(m.raw, Some(crossdesk_core::RawRef::of(&body)));
+    }
+
+    #[test]
+    fn names_a_message_of_an_unknown_type_instead_of_refusing_it() {
+        let c = channel();
+        let parse = |body: &str| {
+            c.parse(&VerifiedWebhook::new(body.as_bytes()), now())
+                .map(|m| m[0].text.clone())
+        };
+        assert_eq!(
+            parse(
+                r#"{"session_id":"s","visitor":{"id":"v"},"message":{"id":"m","type":"file","file":{"name":"cv.pdf"},"sent_at":"2026-11-20T10:00:00Z"}}"#
+            ),
+            Ok("unsupported message type: file".into())
+        );
+        assert_eq!(
+            parse(
+                r#"{"session_id":"s","visitor":{"id":"v"},"message":{"id":"m","text":"","rating":5,"sent_at":"2026-11-20T10:00:00Z"}}"#
+            ),
+            Ok("unsupported message type: rating".into())
+        );
+        // With text, unknown fields change nothing.
+        assert_eq!(
+            parse(
+                r#"{"session_id":"s","visitor":{"id":"v"},"message":{"id":"m","text":"hi","type":"text","locale":"de","sent_at":"2026-11-20T10:00:00Z"}}"#
+            ),
+            Ok("hi".into())
+        );
+        // Nothing at all is still a malformed request.
+        assert!(parse(
+            r#"{"session_id":"s","visitor":{"id":"v"},"message":{"id":"m","type":"text","sent_at":"2026-11-20T10:00:00Z"}}"#
+        )
+        .is_err());
     }
 
     #[test]

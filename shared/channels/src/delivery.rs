@@ -202,7 +202,9 @@ impl ReplyDelivery {
                         attempts: claimed.attempts,
                         sending_since: None,
                     };
-                    self.confirm(job, &claimed, &done).await?;
+                    if let Some(status) = self.confirm(job, &claimed, &done).await? {
+                        return Ok(DeliveryOutcome::AlreadyDone { status });
+                    }
                     info!(attempts = claimed.attempts, "reply sent");
                     return Ok(DeliveryOutcome::Sent {
                         platform_id: sent.platform_id,
@@ -216,7 +218,9 @@ impl ReplyDelivery {
                         attempts: claimed.attempts,
                         sending_since: None,
                     };
-                    self.confirm(job, &claimed, &released).await?;
+                    if let Some(status) = self.confirm(job, &claimed, &released).await? {
+                        return Ok(DeliveryOutcome::AlreadyDone { status });
+                    }
                     warn!(
                         attempts = released.attempts,
                         code = e.code(),
@@ -251,7 +255,9 @@ impl ReplyDelivery {
                         sending_since: None,
                         ..claimed.clone()
                     };
-                    self.confirm(job, &claimed, &unknown).await?;
+                    if let Some(status) = self.confirm(job, &claimed, &unknown).await? {
+                        return Ok(DeliveryOutcome::AlreadyDone { status });
+                    }
                     warn!("the platform call's outcome is unknown; reply marked unknown");
                     return Ok(DeliveryOutcome::Unknown);
                 }
@@ -264,7 +270,9 @@ impl ReplyDelivery {
                         sending_since: None,
                         ..claimed.clone()
                     };
-                    self.confirm(job, &claimed, &released).await?;
+                    if let Some(status) = self.confirm(job, &claimed, &released).await? {
+                        return Ok(DeliveryOutcome::AlreadyDone { status });
+                    }
                     return self
                         .finish_failed(job, released, delivery_error(&e), unauthorized)
                         .await;
@@ -277,22 +285,40 @@ impl ReplyDelivery {
         })
     }
 
-    /// Records the outcome of a claimed call. Losing this compare-and-set means the record was
-    /// changed under the claim, which only a second sender ignoring the claim could do.
+    /// Records the outcome of a claimed call; `Some(status)` when the record was changed under
+    /// the claim, and is left as it is. The platform's echo of the reply does that when it
+    /// arrives before the platform's answer (it confirms the reply `sent`); anything else means a
+    /// second sender ignored the claim.
     async fn confirm(
         &self,
         job: &OutboundJob,
         claimed: &Delivery,
         outcome: &Delivery,
-    ) -> Result<(), DeliveryJobError> {
-        if !self
+    ) -> Result<Option<DeliveryStatus>, DeliveryJobError> {
+        if self
             .store
             .set_delivery(&job.ticket_id, &job.message_id, claimed, outcome)
             .await?
         {
-            error!("delivery record changed while this sender held the claim");
+            return Ok(None);
         }
-        Ok(())
+        let now = self
+            .store
+            .list_messages(&job.ticket_id)
+            .await?
+            .into_iter()
+            .find(|m| m.id == job.message_id)
+            .and_then(|m| m.delivery)
+            .ok_or_else(|| DeliveryJobError::UnknownReply(job.message_id.to_string()))?;
+        if now.status == DeliveryStatus::Sent && now.sending_since.is_none() {
+            info!(
+                platform_id = now.platform_id.as_deref().unwrap_or(""),
+                "the platform's echo recorded the reply sent before its answer came"
+            );
+        } else {
+            error!(status = ?now.status, "delivery record changed while this sender held the claim");
+        }
+        Ok(Some(now.status))
     }
 
     async fn finish_failed(
@@ -345,13 +371,16 @@ impl ReplyDelivery {
     }
 }
 
-/// The customer's latest message in the reply's conversation and channel.
+/// The customer's latest message in the reply's conversation and channel. Automatic mail (an
+/// auto-reply, a bounce) is never answered: a reply goes to the person, not to their
+/// auto-responder or a mailer daemon.
 fn answering<'a>(thread: &'a [Message], reply: &Message) -> Option<&'a Message> {
     let key = reply.conversation.key(reply.channel).ok()?;
     thread.iter().rev().find(|m| {
         m.direction == Direction::Inbound
             && m.channel == reply.channel
             && m.event != MessageEvent::Removed
+            && !m.is_automatic()
             && m.conversation.key(m.channel).ok().as_ref() == Some(&key)
     })
 }
@@ -691,6 +720,62 @@ mod tests {
         );
     }
 
+    /// A sender whose platform echoes the reply (with Crossdesk's metadata) to the ticket
+    /// writer before it answers the call, as Meta's echo webhook can.
+    struct EchoFirst {
+        writer: TicketWriter,
+        answer: Result<Sent, SendError>,
+    }
+
+    #[async_trait]
+    impl ReplySender for EchoFirst {
+        async fn send(&self, reply: &OutboundReply<'_>) -> Result<Sent, SendError> {
+            let mut echo = M::facebook_dm("psid-1", "m_echoed_1")
+                .outbound()
+                .text(&reply.reply.text)
+                .build();
+            echo.id = reply.reply.id.clone();
+            echo.delivery = Some(Delivery::sent_outside_crossdesk("m_echoed_1"));
+            self.writer.write(&echo).await.expect("the echo is written");
+            self.answer.clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn an_echo_before_the_platforms_answer_confirms_the_reply_once() {
+        for answer in [
+            sent("m_echoed_1"),
+            // The answer is lost after the echo proved the reply went out.
+            Err(SendError::OutcomeUnknown {
+                code: "unknown_outcome".into(),
+                reason: "timed out after sending".into(),
+            }),
+            transient(),
+        ] {
+            let f = fixture().await;
+            let sender = Arc::new(EchoFirst {
+                writer: TicketWriter::new(f.store.clone()),
+                answer,
+            });
+            let d = ReplyDelivery::new(f.store.clone(), Arc::new(SystemClock), fast())
+                .with_sender(ChannelKind::Facebook, sender);
+            assert_eq!(
+                d.deliver(&f.job).await.unwrap(),
+                DeliveryOutcome::AlreadyDone {
+                    status: DeliveryStatus::Sent
+                }
+            );
+            let record = stored(&f).await;
+            assert_eq!(record.status, DeliveryStatus::Sent);
+            assert_eq!(record.platform_id.as_deref(), Some("m_echoed_1"));
+            assert_eq!(record.attempts, 1);
+            assert_eq!(record.sending_since, None);
+            let thread = f.store.list_messages(&f.job.ticket_id).await.unwrap();
+            assert_eq!(thread.len(), 2, "the echo is not a second message");
+            assert_eq!(thread[1].platform_message_id.as_deref(), Some("m_echoed_1"));
+        }
+    }
+
     #[tokio::test]
     async fn a_channel_without_a_sender_fails_with_a_reason() {
         let f = fixture().await;
@@ -699,6 +784,93 @@ mod tests {
         assert!(
             matches!(&outcome, DeliveryOutcome::Failed { error, .. } if error.code == "channel_not_configured"),
             "{outcome:?}"
+        );
+    }
+
+    /// A sender that records the platform id of the message each reply answers.
+    #[derive(Default)]
+    struct RecordingSender {
+        answered: Mutex<Vec<Option<String>>>,
+    }
+
+    #[async_trait]
+    impl ReplySender for RecordingSender {
+        async fn send(&self, reply: &OutboundReply<'_>) -> Result<Sent, SendError> {
+            let answered = reply.answering.platform_message_id.clone();
+            self.answered.lock().unwrap().push(answered);
+            sent("ses-1@email.amazonses.com")
+        }
+    }
+
+    #[tokio::test]
+    async fn an_auto_reply_is_never_the_mail_a_reply_answers() {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let writer = TicketWriter::new(store.clone());
+        let question = M::email("alex@example.com", "a1@mail.example")
+            .at(0)
+            .build();
+        writer.write(&question).await.unwrap();
+        let ticket = store.list_tickets(&Default::default()).await.unwrap()[0]
+            .id
+            .clone();
+        let desk = AgentDesk::new(
+            store.clone(),
+            Arc::new(SqliteQueue::in_memory().unwrap()),
+            Arc::new(SystemClock),
+        );
+        let agent = AgentRef {
+            id: "agent-1".into(),
+            name: None,
+        };
+        let request = ReplyRequest {
+            text: "We are on it".into(),
+            channel: None,
+            visibility: None,
+        };
+        let reply = desk.reply(&ticket, &agent, &request).await.unwrap();
+        // Before the reply goes out, the customer's auto-responder answers their own thread.
+        let mut out_of_office = M::email("alex@example.com", "ooo@mail.example")
+            .replying_to(&["a1@mail.example"])
+            .at(10)
+            .build();
+        out_of_office.email.as_mut().unwrap().auto_submitted = true;
+        writer.write(&out_of_office).await.unwrap();
+        assert_eq!(store.list_messages(&ticket).await.unwrap().len(), 3);
+
+        let sender = Arc::new(RecordingSender::default());
+        let outcome = ReplyDelivery::new(store.clone(), Arc::new(SystemClock), fast())
+            .with_sender(ChannelKind::Email, sender.clone())
+            .deliver(&OutboundJob {
+                ticket_id: ticket.clone(),
+                message_id: reply.id,
+            })
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, DeliveryOutcome::Sent { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            *sender.answered.lock().unwrap(),
+            [Some("a1@mail.example".to_string())],
+            "the reply answers the customer's mail, not the auto-reply"
+        );
+
+        // A ticket holding only automatic mail has nothing an agent can answer.
+        let mut bounce = M::email("mailer-daemon@mx.example", "dsn-1@mx.example")
+            .at(20)
+            .build();
+        bounce.email.as_mut().unwrap().auto_submitted = true;
+        writer.write(&bounce).await.unwrap();
+        let bounce_ticket = store
+            .find_ticket_by_platform_ids(ChannelKind::Email, &["dsn-1@mx.example".into()])
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = desk.reply(&bounce_ticket, &agent, &request).await;
+        assert!(
+            matches!(refused, Err(crossdesk_core::agent::AgentError::Conflict(_))),
+            "{refused:?}"
         );
     }
 

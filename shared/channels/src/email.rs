@@ -5,8 +5,14 @@
 //! - threading facts: the Message-ID (synthesized from the bytes when absent), `In-Reply-To` and
 //!   `References`; `replies_to` lists them newest first for the ticket writer, and the
 //!   conversation is named after the thread's root (the first `References` id);
-//! - a ticket the mail names itself: `support+<ticket>@…` (or `+<ticket>.<signature>@…`) in
-//!   `To`/`Cc`/`Delivered-To`, else `[#<ticket>]` in the subject;
+//! - a ticket the mail names itself: `support+<ticket>@…` (or `+<ticket>.<signature>@…`, the
+//!   signature kept for the ticket writer to check) in `To`/`Cc`/`Delivered-To`, else
+//!   `[#<ticket>]` in the subject;
+//! - whether a machine sent it (`email.auto_submitted`): `Auto-Submitted` other than `no`,
+//!   `X-Autoreply`, `X-Autorespond`, `Precedence: bulk|junk|list`, a `multipart/report`
+//!   (delivery status or read notification), an empty `Return-Path` or a `MAILER-DAEMON`
+//!   sender; a bounce's attached original headers add the bounced mail's Message-ID to
+//!   `replies_to`, so the bounce can find the ticket of the mail it reports on;
 //! - the text/plain body (or a rendering of the HTML body), split into the new text and the
 //!   quoted history ([`quote`]);
 //! - attachments as references into the archived raw mail, never inlined.
@@ -94,8 +100,18 @@ impl EmailChannel {
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty());
         let to = recipients(&mail);
-        let ticket_ref = plus_address_ticket(&mail, &author)
-            .or_else(|| subject.as_deref().and_then(subject_ticket));
+        let (ticket_ref, ticket_signature) = match plus_address_ticket(&mail, &author) {
+            Some((ticket, signature)) => (Some(ticket), signature),
+            None => (subject.as_deref().and_then(subject_ticket), None),
+        };
+        let auto_submitted = is_auto_submitted(&mail, &author);
+        if is_report(&mail) {
+            for id in reported_message_ids(&mail) {
+                if !replies_to.contains(&id) && replies_to.len() < MAX_THREAD_IDS * 2 {
+                    replies_to.push(id);
+                }
+            }
+        }
 
         let (body, html_only) = body_text(&mail, raw);
         let split = quote::split_quoted(&body);
@@ -123,6 +139,8 @@ impl EmailChannel {
                 to,
                 quoted_text: split.quoted,
                 html_only,
+                auto_submitted,
+                ticket_signature,
             }),
             raw: Some(raw_ref),
             delivery: None,
@@ -307,9 +325,12 @@ fn to_utc(date: &mail_parser::DateTime) -> Option<DateTime<Utc>> {
 // ---- ticket references ----
 
 /// A ticket id in a plus-address (`<anything>+<ticket>@…` or `+<ticket>.<signature>@…`) among
-/// the mail's recipients: `Delivered-To` (the envelope recipient) first, then `To` and `Cc`.
-/// The signature, where present, is not checked here.
-fn plus_address_ticket(mail: &mail_parser::Message<'_>, author: &Author) -> Option<TicketId> {
+/// the mail's recipients: `Delivered-To` (the envelope recipient) first, then `To` and `Cc`;
+/// with the signature, where present (not checked here: the ticket writer has the key).
+fn plus_address_ticket(
+    mail: &mail_parser::Message<'_>,
+    author: &Author,
+) -> Option<(TicketId, Option<String>)> {
     let delivered_to = mail
         .header_values(HeaderName::DeliveredTo)
         .filter_map(|v| match v {
@@ -330,10 +351,13 @@ fn plus_address_ticket(mail: &mail_parser::Message<'_>, author: &Author) -> Opti
         .find_map(|a| ticket_in_plus_address(&a))
 }
 
-fn ticket_in_plus_address(address: &EmailAddress) -> Option<TicketId> {
+fn ticket_in_plus_address(address: &EmailAddress) -> Option<(TicketId, Option<String>)> {
     let (_, tag) = address.local_part().rsplit_once('+')?;
-    let id = tag.split_once('.').map_or(tag, |(id, _signature)| id);
-    TicketId::parse(id).ok()
+    let (id, signature) = match tag.split_once('.') {
+        Some((id, signature)) => (id, Some(signature.to_string()).filter(|s| !s.is_empty())),
+        None => (tag, None),
+    };
+    Some((TicketId::parse(id).ok()?, signature))
 }
 
 /// The first valid `[#<ticket>]` in a subject.
@@ -343,6 +367,90 @@ fn subject_ticket(subject: &str) -> Option<TicketId> {
         let (id, _) = rest.split_once(']')?;
         TicketId::parse(id).ok()
     })
+}
+
+// ---- automatic mail ----
+
+/// The raw value of the first header named `name` (case-insensitive), trimmed.
+fn raw_header<'m>(mail: &'m mail_parser::Message<'_>, name: &str) -> Option<&'m str> {
+    mail.headers_raw()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim())
+}
+
+/// A header's value without parameters or comments, lower-cased: `auto-replied` of
+/// `Auto-Replied; owner-email="a@b"`.
+fn header_token(value: &str) -> String {
+    value
+        .split([';', '(', ' ', '\t', '\r', '\n'])
+        .find(|t| !t.is_empty())
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_ascii_lowercase()
+}
+
+/// Whether a machine sent the mail (RFC 3834 and the headers auto-responders, list servers and
+/// mailer daemons use): it must never reopen a ticket or be answered.
+fn is_auto_submitted(mail: &mail_parser::Message<'_>, author: &Author) -> bool {
+    let auto_submitted = raw_header(mail, "Auto-Submitted")
+        .map(header_token)
+        .is_some_and(|v| !v.is_empty() && v != "no");
+    let autoreply = ["X-Autoreply", "X-Autorespond"]
+        .iter()
+        .filter_map(|name| raw_header(mail, name))
+        .map(header_token)
+        .any(|v| v != "no");
+    let bulk = raw_header(mail, "Precedence")
+        .map(header_token)
+        .is_some_and(|v| matches!(v.as_str(), "bulk" | "junk" | "list"));
+    // `Return-Path: <>`: the null reverse path of bounces and other notifications.
+    let null_sender = raw_header(mail, "Return-Path").is_some_and(|v| {
+        let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
+        v.is_empty() || v == "<>"
+    });
+    let daemon = author
+        .email
+        .as_ref()
+        .is_some_and(|a| a.local_part().eq_ignore_ascii_case("mailer-daemon"));
+    auto_submitted || autoreply || bulk || is_report(mail) || null_sender || daemon
+}
+
+/// Whether the mail is a `multipart/report` (a delivery status or disposition notification).
+fn is_report(mail: &mail_parser::Message<'_>) -> bool {
+    mail.root_part().content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|sub| sub.eq_ignore_ascii_case("report"))
+    })
+}
+
+/// The Message-IDs of the mails a report is about: from its attached original message
+/// (`message/rfc822`) or original headers (`text/rfc822-headers`).
+fn reported_message_ids(mail: &mail_parser::Message<'_>) -> Vec<String> {
+    let mut ids = Vec::new();
+    for part in mail.parts.iter().skip(1) {
+        let kind = part
+            .content_type()
+            .map(|ct| format!("{}/{}", ct.ctype(), ct.subtype().unwrap_or_default()))
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let id = match kind.as_str() {
+            "message/rfc822" | "message/global" => part
+                .message()
+                .and_then(|inner| inner.message_id())
+                .and_then(clean_id),
+            "text/rfc822-headers" | "message/rfc822-headers" | "message/global-headers" => part
+                .text_contents()
+                .and_then(|headers| MessageParser::default().parse_headers(headers.as_bytes()))
+                .and_then(|original| original.message_id().and_then(clean_id)),
+            _ => None,
+        };
+        if let Some(id) = id.filter(|id| !ids.contains(id)) {
+            ids.push(id);
+        }
+    }
+    ids
 }
 
 // ---- body ----
@@ -660,6 +768,9 @@ mod tests {
         assert_eq!(addresses(&d.to), ["support@sample.example"]);
         assert_eq!(d.quoted_text, None);
         assert!(!d.html_only);
+        assert!(!d.auto_submitted);
+        assert!(!m.is_automatic());
+        assert_eq!(d.ticket_signature, None);
         assert!(m.attachments.is_empty());
         assert_eq!(m.ticket_ref, None);
         assert_eq!(
@@ -987,6 +1098,9 @@ mod tests {
         // `reply+<uuid>@` names no ticket.
         assert_eq!(m.ticket_ref, None);
         assert_eq!(m.sent_at, time("2022-04-03T18:48:20Z"));
+        // `Auto-Submitted: auto-replied`, `X-Autoreply: yes`, `Precedence: bulk`.
+        assert!(details(&m).auto_submitted);
+        assert!(m.is_automatic() && !m.reopens_ticket());
     }
 
     #[test]
@@ -1017,6 +1131,181 @@ mod tests {
             details(&m).message_id,
             "1344C740-07D3-476E-BEE7-6EB162294DF6@example.com"
         );
+    }
+
+    // ---- crafted mails: hijack attempts, automatic mail, loops ----
+
+    /// The development email thread key of `local.env`, which signed the crafted samples.
+    fn dev_thread_key() -> crossdesk_core::mail_signature::EmailThreadKey {
+        let env = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../local.env"))
+            .unwrap();
+        let value = env
+            .lines()
+            .find_map(|l| l.strip_prefix("CROSSDESK_EMAIL_THREAD_KEY="))
+            .expect("local.env sets CROSSDESK_EMAIL_THREAD_KEY");
+        crossdesk_core::mail_signature::EmailThreadKey::new(value.trim().as_bytes()).unwrap()
+    }
+
+    /// The Crossdesk Message-ID the crafted samples answer, signed with the development key.
+    const OUR_ID: &str = "crossdesk.msg_019a4b2c3d4e7f00a1b2c3d4e5f60718.K3F9Q2XA.nc0zb05pn7j9mpzkpm32bnc3dw@sample.example";
+
+    #[test]
+    fn a_hijack_attempt_keeps_its_claims_for_the_writer_to_check() {
+        use crossdesk_core::mail_signature::MessageIdCheck;
+        let m = parse(&event!("hijack-stranger-reply.eml"));
+        let d = details(&m);
+        assert_eq!(m.author.platform_id, "eve@evil.example");
+        assert!(!d.auto_submitted);
+        // It names the ticket by plus-address and subject, and references the customer's mail
+        // and a made-up Crossdesk Message-ID: all parsed, none trusted here.
+        assert_eq!(ticket(&m), Some("K3F9Q2XA"));
+        let signature = d.ticket_signature.as_deref().unwrap();
+        let key = dev_thread_key();
+        let t = TicketId::parse("K3F9Q2XA").unwrap();
+        assert!(!key.verify_ticket_signature(&t, signature));
+        assert_eq!(m.replies_to.len(), 2);
+        assert_eq!(m.replies_to[0], "CAF=sample-0001@mail.example.com");
+        assert_eq!(
+            key.check_message_id(&m.replies_to[1]),
+            MessageIdCheck::Forged { ticket: t }
+        );
+        // Its own thread key is its root, as for any reply.
+        assert_eq!(
+            root_key(&m),
+            "email:thread:CAF=sample-0001@mail.example.com"
+        );
+    }
+
+    #[test]
+    fn an_out_of_office_reply_is_automatic_and_carries_our_signed_references() {
+        use crossdesk_core::mail_signature::MessageIdCheck;
+        let m = parse(&event!("auto-reply-out-of-office.eml"));
+        let d = details(&m);
+        assert!(d.auto_submitted);
+        assert!(!m.reopens_ticket());
+        assert_eq!(m.author.platform_id, "alex@example.com");
+        assert_eq!(m.replies_to[0], OUR_ID);
+        let key = dev_thread_key();
+        let t = TicketId::parse("K3F9Q2XA").unwrap();
+        assert!(
+            matches!(key.check_message_id(OUR_ID), MessageIdCheck::Signed { ticket, .. } if ticket == t)
+        );
+        assert!(key.verify_ticket_signature(&t, d.ticket_signature.as_deref().unwrap()));
+        assert_eq!(
+            m.text,
+            "I am out of the office until Monday, 30 November, with no access to my mail.\n\nAlex"
+        );
+    }
+
+    #[test]
+    fn a_delivery_status_notification_is_automatic_and_names_the_bounced_mail() {
+        let m = parse(&event!("bounce-dsn.eml"));
+        let d = details(&m);
+        assert!(d.auto_submitted);
+        assert_eq!(m.author.platform_id, "mailer-daemon@mx.example.com");
+        assert_eq!(m.author.name.as_deref(), Some("Mail Delivery System"));
+        assert_eq!(
+            m.subject.as_deref(),
+            Some("Undelivered Mail Returned to Sender")
+        );
+        // No threading headers: the bounced mail's id comes from its attached headers.
+        assert!(d.in_reply_to.is_empty() && d.references.is_empty());
+        assert_eq!(m.replies_to, [OUR_ID]);
+        assert!(
+            m.text
+                .starts_with("This is the mail system at host mx.example.com."),
+            "{}",
+            m.text
+        );
+        assert!(m.text.contains("550 5.1.1 User unknown"));
+        assert!(!m.text.contains("Reply-To:"), "{}", m.text);
+        // The machine-readable report is kept as an attachment of the raw mail.
+        let kinds: Vec<_> = m
+            .attachments
+            .iter()
+            .filter_map(|a| a.content_type.as_deref())
+            .collect();
+        assert_eq!(kinds, ["message/delivery-status"]);
+        // The Reply-To plus-address in the attached headers names no ticket of the bounce.
+        assert_eq!(m.ticket_ref, None);
+    }
+
+    #[test]
+    fn our_own_reply_coming_back_is_recognizable() {
+        use crossdesk_core::mail_signature::MessageIdCheck;
+        let m = parse(&event!("loop-own-reply.eml"));
+        assert_eq!(m.author.platform_id, "support@sample.example");
+        assert_eq!(details(&m).message_id, OUR_ID);
+        assert!(matches!(
+            dev_thread_key().check_message_id(&details(&m).message_id),
+            MessageIdCheck::Signed { .. }
+        ));
+        // A person wrote it: only the writer's loop check keeps it out.
+        assert!(!details(&m).auto_submitted);
+    }
+
+    #[test]
+    fn a_forward_from_a_copied_participant_references_the_thread() {
+        let m = parse(&event!("forward-from-participant.eml"));
+        assert_eq!(m.author.platform_id, "ap@client.example");
+        assert_eq!(
+            m.replies_to,
+            [
+                "AM0PR07MB6321B5A1C3D4E5F6A7B8C9D0@AM0PR07MB6321.eurprd07.prod.outlook.com",
+                "ticket-K3F9Q2XA.1@sample.example"
+            ]
+        );
+        assert_eq!(ticket(&m), Some("K3F9Q2XA"));
+        assert_eq!(details(&m).ticket_signature, None);
+        assert!(!details(&m).auto_submitted);
+    }
+
+    fn headers(extra: &str) -> Message {
+        parse(format!("From: a@example.com\r\n{extra}\r\nSubject: x\r\n\r\nHi").as_bytes())
+    }
+
+    #[test]
+    fn recognizes_each_sign_of_automatic_mail() {
+        for automatic in [
+            "Auto-Submitted: auto-replied",
+            "Auto-Submitted: auto-generated",
+            "auto-submitted: Auto-Notified; owner-email=\"x@y.example\"",
+            "X-Autoreply: yes",
+            "X-Autorespond: Out of office",
+            "Precedence: bulk",
+            "Precedence: JUNK",
+            "Precedence: list",
+            "Return-Path: <>",
+            "Return-Path: < >",
+            "Content-Type: multipart/report; report-type=disposition-notification; boundary=b",
+        ] {
+            assert!(details(&headers(automatic)).auto_submitted, "{automatic}");
+        }
+        for human in [
+            "Auto-Submitted: no",
+            "Auto-Submitted: No (a person)",
+            "X-Autoreply: no",
+            "Precedence: first-class",
+            "Return-Path: <a@example.com>",
+            "X-Auto-Response-Suppress: All",
+            "Content-Type: multipart/mixed; boundary=b",
+        ] {
+            assert!(!details(&headers(human)).auto_submitted, "{human}");
+        }
+        let daemon = parse(b"From: Mail Delivery Subsystem <MAILER-DAEMON@mx.example>\r\n\r\nx");
+        assert!(details(&daemon).auto_submitted);
+    }
+
+    #[test]
+    fn reads_the_bounced_message_id_from_an_attached_message() {
+        let raw = b"From: postmaster@mx.example\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFailed.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nAction: failed\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: support@sample.example\r\nMessage-ID: <bounced-1@sample.example>\r\n\r\nOriginal\r\n--b--\r\n";
+        let m = parse(raw);
+        assert!(details(&m).auto_submitted);
+        assert_eq!(m.replies_to, ["bounced-1@sample.example"]);
+        assert_eq!(m.text, "Failed.");
+        // Outside a report, an attached message is the customer's content, not a reference.
+        let forwarded = b"From: a@example.com\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: x@example.com\r\nMessage-ID: <inner@example.com>\r\n\r\nInner\r\n--b--\r\n";
+        assert!(parse(forwarded).replies_to.is_empty());
     }
 
     // ---- edge cases ----
@@ -1064,6 +1353,13 @@ mod tests {
     fn reads_ticket_ids_from_signed_plus_addresses_cc_and_delivered_to() {
         let signed = mail_to("To: support+k3f9q2xa.4f1c9e0b7a@sample.example", "Hi");
         assert_eq!(ticket(&signed), Some("K3F9Q2XA"));
+        assert_eq!(
+            details(&signed).ticket_signature.as_deref(),
+            Some("4f1c9e0b7a")
+        );
+        // An empty signature is none; an unsigned one has none.
+        let empty = mail_to("To: support+K3F9Q2XA.@sample.example", "Hi");
+        assert_eq!(details(&empty).ticket_signature, None);
         let cc = mail_to(
             "To: support@sample.example\r\nCc: Support <support+K3F9Q2XA@sample.example>",
             "Hi",
@@ -1088,6 +1384,7 @@ mod tests {
             "Re: [#bad] [#m7ph4rtw] Refund",
         );
         assert_eq!(ticket(&subject_only), Some("M7PH4RTW"));
+        assert_eq!(details(&subject_only).ticket_signature, None);
         // Invalid ids (letters I, L, O, U; wrong length) are ignored, never an error.
         let invalid = mail_to(
             "To: support+ILOU1234@sample.example",

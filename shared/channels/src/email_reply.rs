@@ -2,13 +2,15 @@
 //! `SendEmail` call (raw content) lives in the AWS adapter; this module only builds the bytes.
 //!
 //! - `From: <display name> <support address>`, `To:` the author of the mail answered;
-//! - `Reply-To: <display name> <local>+<ticket>@<domain>`, so the customer's answer finds its
-//!   ticket even when a mail client drops the threading headers;
+//! - `Reply-To: <display name> <local>+<ticket>.<signature>@<domain>`, so the customer's answer
+//!   finds its ticket even when a mail client drops the threading headers; the signature (of
+//!   the ticket id, with the email thread key) is what lets the ticket writer trust it;
 //! - `Subject: Re: <original subject without Re:/AW:/… and ticket tags> [#<ticket>]`;
 //! - `In-Reply-To:` the answered mail's Message-ID, `References:` its `References` followed by
 //!   its Message-ID, trimmed as mail clients trim them (the root and the newest, at most
 //!   [`MAX_REFERENCES`]);
-//! - `Message-ID: <crossdesk.<reply message id>@<support domain>>` and `Date:` the time of sending;
+//! - `Message-ID: <crossdesk.<reply message id>.<ticket>.<signature>@<support domain>>`, signed
+//!   like the plus-address ([`crossdesk_core::mail_signature`]), and `Date:` the time of sending;
 //! - no `Auto-Submitted` (a person wrote this reply: auto-responders must answer it normally);
 //! - a multipart/alternative body: the text as text/plain, and as text/html (escaped, line
 //!   breaks as `<br>`).
@@ -19,9 +21,11 @@
 //! **SES replaces the Message-ID** set here with its own
 //! (`<{SES MessageId}@{region}.amazonses.com>`, `email.amazonses.com` in us-east-1), keeping
 //! `In-Reply-To` and `References`. The caller records that id as the outbound message's
-//! platform id: it is the one the customer's reply will name. The plus-address and the
-//! `[#ticket]` subject tag lead back to the ticket either way.
+//! platform id: it is the one the customer's reply will name (a Message-ID stored in the ticket
+//! threads like a signed one). The signed plus-address leads back to the ticket either way; the
+//! `[#ticket]` subject tag is for people, a hint the ticket writer does not trust alone.
 
+use crossdesk_core::mail_signature::EmailThreadKey;
 use crossdesk_core::{strip_reply_prefixes, ChannelKind, EmailAddress, Message, TicketId};
 use mail_builder::headers::address::Address;
 use mail_builder::headers::date::Date;
@@ -36,14 +40,17 @@ pub const MAX_REFERENCES: usize = 20;
 /// The longest Message-ID written, in bytes (longer ones are left out).
 const MAX_ID_LEN: usize = 250;
 
-/// Who replies are sent as.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who replies are sent as, and the key they are signed with.
+#[derive(Debug, Clone)]
 pub struct EmailReplySettings {
     /// The support address (`support@acme.example`); its domain names our Message-IDs and its
     /// plus-addresses carry ticket ids.
     pub support_address: EmailAddress,
     /// The name shown beside it (`Acme Support`).
     pub display_name: Option<String>,
+    /// Signs the Message-ID and the plus-address (`CROSSDESK_EMAIL_THREAD_KEY`, the secret's
+    /// `email_thread_key`); the ticket writer checks them with the same key.
+    pub thread_key: EmailThreadKey,
 }
 
 /// A reply ready for SES `SendEmail` (raw content).
@@ -51,7 +58,7 @@ pub struct EmailReplySettings {
 pub struct OutgoingEmail {
     /// The whole RFC 5322 message, CRLF line endings.
     pub mime: Vec<u8>,
-    /// The Message-ID set in it, without angle brackets (SES replaces it: record SES's).
+    /// The signed Message-ID set in it, without angle brackets (SES replaces it: record SES's).
     pub message_id: String,
     /// The recipient (the envelope destination).
     pub to: EmailAddress,
@@ -81,7 +88,9 @@ pub fn build_reply(
     })?;
 
     let domain = settings.support_address.domain();
-    let message_id = format!("crossdesk.{}@{domain}", reply.id);
+    let message_id = settings
+        .thread_key
+        .message_id(&reply.id, out.ticket_id, domain);
     let parent = parent_id(answering);
     let references = references(answering, parent.as_deref());
 
@@ -95,7 +104,11 @@ pub fn build_reply(
         .to(address(to_name, to.as_str()))
         .reply_to(address(
             from_name,
-            &reply_to_address(&settings.support_address, out.ticket_id),
+            &reply_to_address(
+                &settings.support_address,
+                out.ticket_id,
+                &settings.thread_key,
+            ),
         ))
         .subject(subject(
             answering.subject.as_deref().or(reply.subject.as_deref()),
@@ -127,9 +140,16 @@ pub fn build_reply(
     })
 }
 
-/// The support address with the ticket id as plus-tag: `support+K3F9Q2XA@acme.example`.
-pub fn reply_to_address(support: &EmailAddress, ticket: &TicketId) -> String {
-    format!("{}+{}@{}", support.local_part(), ticket, support.domain())
+/// The support address with the ticket id and its signature as plus-tag:
+/// `support+K3F9Q2XA.<signature>@acme.example`.
+pub fn reply_to_address(support: &EmailAddress, ticket: &TicketId, key: &EmailThreadKey) -> String {
+    format!(
+        "{}+{}.{}@{}",
+        support.local_part(),
+        ticket,
+        key.ticket_signature(ticket),
+        support.domain()
+    )
 }
 
 /// `Re: <subject without reply prefixes and tags of this ticket> [#<ticket>]`, on one line.
@@ -237,6 +257,7 @@ fn html_body(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
+    use crossdesk_core::mail_signature::MessageIdCheck;
     use crossdesk_core::{Author, Delivery, Direction, MessageEvent, Visibility};
     use mail_parser::{HeaderName, HeaderValue, MessageParser, MimeHeaders};
 
@@ -255,10 +276,15 @@ mod tests {
             .to_utc()
     }
 
+    fn key() -> EmailThreadKey {
+        EmailThreadKey::new(b"reply-test-email-thread-key-0123").unwrap()
+    }
+
     fn settings() -> EmailReplySettings {
         EmailReplySettings {
             support_address: EmailAddress::parse("support@sample.example").unwrap(),
             display_name: Some("Sample Support".into()),
+            thread_key: key(),
         }
     }
 
@@ -350,8 +376,16 @@ mod tests {
         let answering = inbound(&fixture("outlook-quoted-reply.eml"));
         let reply = reply_to(&answering, "Bonjour Jordan,\n\nThe address is fixed.\nSam");
         let email = build(&settings(), &reply, &answering).unwrap();
-        let our_id = format!("crossdesk.{}@sample.example", reply.id);
+        let our_id = key().message_id(&reply.id, &ticket(), "sample.example");
         assert_eq!(email.message_id, our_id);
+        assert!(our_id.starts_with(&format!("crossdesk.{}.K3F9Q2XA.", reply.id)));
+        assert_eq!(
+            key().check_message_id(&our_id),
+            MessageIdCheck::Signed {
+                ticket: ticket(),
+                message: reply.id.clone()
+            }
+        );
         assert_eq!(email.to.as_str(), "jordan.lefevre@client.example");
 
         let mail = parsed(&email);
@@ -363,10 +397,11 @@ mod tests {
         assert_eq!(to.address.as_deref(), Some("jordan.lefevre@client.example"));
         let reply_to = mail.reply_to().and_then(|a| a.first()).unwrap();
         assert_eq!(reply_to.name.as_deref(), Some("Sample Support"));
-        assert_eq!(
-            reply_to.address.as_deref(),
-            Some("support+K3F9Q2XA@sample.example")
+        let signed = format!(
+            "support+K3F9Q2XA.{}@sample.example",
+            key().ticket_signature(&ticket())
         );
+        assert_eq!(reply_to.address.as_deref(), Some(signed.as_str()));
         assert_eq!(
             mail.subject(),
             Some("Re: Invoice address wrong [#K3F9Q2XA]")
@@ -443,6 +478,19 @@ mod tests {
         );
         assert_eq!(message.replies_to[0], email.message_id);
         assert_eq!(message.ticket_ref, Some(ticket()));
+        // Both references the answer brings back check out with the key.
+        let signature = message
+            .email
+            .as_ref()
+            .unwrap()
+            .ticket_signature
+            .clone()
+            .unwrap();
+        assert!(key().verify_ticket_signature(&ticket(), &signature));
+        assert!(matches!(
+            key().check_message_id(&message.replies_to[0]),
+            MessageIdCheck::Signed { .. }
+        ));
         assert_eq!(
             message.subject.as_deref(),
             Some("Re: Re: Test reply email [#K3F9Q2XA]")
@@ -480,8 +528,11 @@ mod tests {
         );
         let message = inbound(answer.as_bytes());
         assert_eq!(message.ticket_ref, Some(ticket()));
+        let signature = message.email.as_ref().unwrap().ticket_signature.clone();
+        assert!(key().verify_ticket_signature(&ticket(), &signature.unwrap()));
 
-        // Written to the bare support address: the subject tag still names the ticket.
+        // Written to the bare support address: the subject tag still names the ticket, unsigned
+        // (a hint for the ticket writer, not proof).
         let answer = format!(
             "From: jordan.lefevre@client.example\r\n\
              To: support@sample.example\r\n\
@@ -490,7 +541,9 @@ mod tests {
              Thanks!\r\n",
             ours.subject().unwrap()
         );
-        assert_eq!(inbound(answer.as_bytes()).ticket_ref, Some(ticket()));
+        let message = inbound(answer.as_bytes());
+        assert_eq!(message.ticket_ref, Some(ticket()));
+        assert_eq!(message.email.unwrap().ticket_signature, None);
     }
 
     #[test]
@@ -677,18 +730,28 @@ mod tests {
         let settings = EmailReplySettings {
             support_address: EmailAddress::parse("help+desk@sample.example").unwrap(),
             display_name: None,
+            thread_key: key(),
         };
+        let signature = key().ticket_signature(&ticket());
+        let plus = format!("help+desk+K3F9Q2XA.{signature}@sample.example");
         assert_eq!(
-            reply_to_address(&settings.support_address, &ticket()),
-            "help+desk+K3F9Q2XA@sample.example"
+            reply_to_address(&settings.support_address, &ticket(), &key()),
+            plus
         );
+        // The local part stays within RFC 5321's 64 characters for support local parts of up
+        // to 28 characters.
+        assert!(plus.split('@').next().unwrap().len() <= 64);
         let answering = inbound(&fixture("outlook-quoted-reply.eml"));
         let email = build(&settings, &reply_to(&answering, "ok"), &answering).unwrap();
         let mail = parsed(&email);
         let from = mail.from().and_then(|a| a.first()).unwrap();
         assert_eq!(from.name, None);
         assert_eq!(from.address.as_deref(), Some("help+desk@sample.example"));
-        let answer = "From: jordan.lefevre@client.example\r\nTo: help+desk+K3F9Q2XA@sample.example\r\nSubject: hi\r\n\r\nhi\r\n";
-        assert_eq!(inbound(answer.as_bytes()).ticket_ref, Some(ticket()));
+        let answer = format!(
+            "From: jordan.lefevre@client.example\r\nTo: {plus}\r\nSubject: hi\r\n\r\nhi\r\n"
+        );
+        let message = inbound(answer.as_bytes());
+        assert_eq!(message.ticket_ref, Some(ticket()));
+        assert_eq!(message.email.unwrap().ticket_signature, Some(signature));
     }
 }

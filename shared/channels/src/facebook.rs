@@ -9,14 +9,25 @@
 //! - Payload: `{"object":"page"|"instagram","entry":[…]}`; each entry carries Messenger events
 //!   (`messaging[]`, or `standby[]` when another app owns the thread) or field changes
 //!   (`changes[]`: page `feed` comments, Instagram `comments`). One webhook may batch several
-//!   entries and events; every message among them is returned, everything else is skipped.
+//!   entries and events; every message among them is returned.
+//! - Echoes: what the page sends comes back as an outbound message. A Messenger message Crossdesk
+//!   sent carries `metadata: "crossdesk:<message id>"` ([`reply_metadata`]), which becomes the
+//!   echo's [`Message::id`] so the ticket writer matches it to the stored reply; every outbound
+//!   message is marked [`Delivery::sent_outside_crossdesk`] in case it matches nothing.
+//! - Unknown is never fatal: only a body that is not JSON or lacks `object`/`entry` is refused.
+//!   Inside it, events without content (delivery, read, reaction, opt-in, handover, …) and page
+//!   activity other than comments are ignored by design; an event, attachment or field Crossdesk
+//!   does not know becomes a message with the text `unsupported message type: <type>` (the
+//!   archived body keeps the rest) when it names a conversation, and a logged, counted skip when
+//!   it does not. The rest of the batch is unaffected.
 
+use std::cell::Cell;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use crossdesk_core::{
-    Attachment, AttachmentKind, Author, ChannelKind, Conversation, Direction, Message,
-    MessageEvent, MessageId, RawRef, Visibility,
+    unsupported_text, Attachment, AttachmentKind, Author, ChannelKind, Conversation, Delivery,
+    Direction, Message, MessageEvent, MessageId, RawRef, Visibility,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::{self, Deserializer, Visitor};
@@ -39,18 +50,66 @@ pub const MAX_CHALLENGE_CHARS: usize = 256;
 /// The author and customer id used for a removed comment whose event names no author (removals
 /// are matched by comment id, so it never threads anything).
 pub const UNKNOWN_AUTHOR: &str = "unknown";
+/// The start of the `metadata` Crossdesk sets on the Messenger messages it sends; the echo
+/// carries it back (`crossdesk:<message id>`).
+pub const METADATA_PREFIX: &str = "crossdesk:";
+
+/// Messaging events that carry a message.
+const CONTENT_EVENTS: [&str; 3] = ["message", "message_edit", "postback"];
+/// Messaging events that carry nothing a ticket can hold: receipts, reactions, opt-ins,
+/// referrals without a message, account linking, thread handover, policy notices, games.
+const IGNORED_EVENTS: [&str; 12] = [
+    "delivery",
+    "read",
+    "reaction",
+    "optin",
+    "referral",
+    "account_linking",
+    "pass_thread_control",
+    "take_thread_control",
+    "request_thread_control",
+    "app_roles",
+    "policy_enforcement",
+    "game_play",
+];
+/// The fields every messaging event has beside its content.
+const EVENT_ENVELOPE: [&str; 4] = ["sender", "recipient", "timestamp", "prior_message"];
+/// Fields of a Messenger `message` that carry no content of their own.
+const MESSAGE_BOOKKEEPING: [&str; 10] = [
+    "mid",
+    "seq",
+    "is_echo",
+    "app_id",
+    "metadata",
+    "nlp",
+    "tags",
+    "referral",
+    "commands",
+    "is_deleted",
+];
+
+/// The `metadata` Crossdesk sends with a reply, naming the reply: `crossdesk:<message id>`.
+pub fn reply_metadata(id: &MessageId) -> String {
+    format!("{METADATA_PREFIX}{id}")
+}
+
+/// The Crossdesk reply an echo's `metadata` names, when it is Crossdesk's.
+pub fn reply_in_metadata(metadata: &str) -> Option<MessageId> {
+    MessageId::parse(metadata.trim().strip_prefix(METADATA_PREFIX)?).ok()
+}
 
 // ---- wire types ----
 
-/// The webhook envelope.
+/// The webhook envelope. Entries stay untyped until each is read on its own, so one entry of an
+/// unknown shape cannot take the others down.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Envelope {
     object: Option<String>,
-    entry: Option<Vec<Entry>>,
+    entry: Option<Vec<Value>>,
 }
 
-/// One page or account's batch of events.
+/// One page or account's batch of events, each event untyped until its kind is known.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Entry {
@@ -58,14 +117,14 @@ struct Entry {
     id: Option<Id>,
     /// Milliseconds for messaging entries, seconds for change entries.
     time: Option<Time>,
-    messaging: Option<Vec<MessagingEvent>>,
+    messaging: Option<Vec<Value>>,
     /// Messenger events while another app owns the thread (handover protocol).
-    standby: Option<Vec<MessagingEvent>>,
-    changes: Option<Vec<Change>>,
+    standby: Option<Vec<Value>>,
+    changes: Option<Vec<Value>>,
 }
 
-/// One Messenger / Instagram Direct event. Only the kinds that carry a message are read;
-/// `delivery`, `read`, `reaction`, `optin`, `referral`, … are left to serde to skip.
+/// One Messenger / Instagram Direct event of a kind that carries a message (`message`,
+/// `message_edit`, `postback`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct MessagingEvent {
@@ -93,11 +152,17 @@ struct WireMessage {
     quick_reply: Option<QuickReply>,
     reply_to: Option<ReplyTo>,
     is_echo: Option<bool>,
+    /// On an echo: what the sending app attached (Crossdesk: `crossdesk:<message id>`).
+    metadata: Option<Value>,
     is_deleted: Option<bool>,
     /// Instagram: the user sent something the API cannot show.
     is_unsupported: Option<bool>,
     /// Set on the "like" thumbs-up sticker and other stickers.
     sticker_id: Option<Value>,
+    /// Every other field: bookkeeping (`seq`, `app_id`, `nlp`, …) or content Crossdesk does not
+    /// know yet.
+    #[serde(flatten)]
+    extra: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -439,38 +504,61 @@ impl Channel for FacebookChannel {
             return Err(ParseError::Invalid("expected a JSON object".into()));
         }
         let envelope: Envelope = serde_json::from_slice(body)?;
-        let channel = match envelope.object.as_deref() {
-            Some("page") => ChannelKind::Facebook,
-            Some("instagram") => ChannelKind::Instagram,
-            Some(other) => {
-                return Err(ParseError::Invalid(format!(
-                    "unsupported object `{}` (expected page or instagram)",
-                    other.chars().take(40).collect::<String>()
-                )))
-            }
-            None => return Err(ParseError::Invalid("`object` is missing".into())),
-        };
+        let object = envelope
+            .object
+            .ok_or_else(|| ParseError::Invalid("`object` is missing".into()))?;
         let entries = envelope
             .entry
             .ok_or_else(|| ParseError::Invalid("`entry` is missing".into()))?;
+        let channel = match object.as_str() {
+            "page" => ChannelKind::Facebook,
+            "instagram" => ChannelKind::Instagram,
+            other => {
+                // Another product's webhook sent to this URL: nothing here for Crossdesk, and
+                // refusing it would only make Meta retry and then disable the subscription.
+                let object: String = other.chars().take(40).collect();
+                warn!(%object, entries = entries.len(), "webhook of an unknown object skipped");
+                return Ok(Vec::new());
+            }
+        };
         let raw = webhook.raw_ref();
+        let skipped = Cell::new(0);
         let mut messages = Vec::new();
-        for (entry_index, entry) in entries.into_iter().enumerate() {
+        for (entry_index, value) in entries.iter().enumerate() {
+            let Some(entry) = read_entry(value) else {
+                skip(
+                    channel,
+                    &skipped,
+                    "entry",
+                    "not an entry Crossdesk can read",
+                );
+                continue;
+            };
             let ctx = Ctx {
                 channel,
                 raw: &raw,
                 received_at,
                 account_id: Id::get(&entry.id),
                 entry_time: entry.time,
+                skipped: &skipped,
             };
-            let events = entry.messaging.into_iter().flatten();
-            let standby = entry.standby.into_iter().flatten();
+            let events = entry.messaging.iter().flatten();
+            let standby = entry.standby.iter().flatten();
             for (index, event) in events.chain(standby).enumerate() {
-                messages.extend(ctx.messaging(event, (entry_index, index)));
+                messages.extend(ctx.messaging_value(event, (entry_index, index)));
             }
-            for change in entry.changes.into_iter().flatten() {
-                messages.extend(ctx.change(change)?);
+            for change in entry.changes.iter().flatten() {
+                messages.extend(ctx.change(change));
             }
+        }
+        for message in &mut messages {
+            mark_sent_outside_crossdesk(message);
+        }
+        if skipped.get() > 0 {
+            warn!(
+                %channel, skipped = skipped.get(), accepted = messages.len(),
+                "webhook items Crossdesk cannot read were skipped"
+            );
         }
         Ok(messages)
     }
@@ -486,6 +574,77 @@ struct Ctx<'a> {
     /// The page / professional account the entry is for.
     account_id: Option<&'a str>,
     entry_time: Option<Time>,
+    /// How many items of the webhook were skipped as unreadable.
+    skipped: &'a Cell<usize>,
+}
+
+/// An entry read into its wire type; `None` when it is not an object of the documented shape
+/// (an id that is not exact, `messaging` that is not a list, …).
+fn read_entry(value: &Value) -> Option<Entry> {
+    // Derived structs also accept arrays (fields by position): insist on an object.
+    value
+        .is_object()
+        .then(|| Entry::deserialize(value).ok())
+        .flatten()
+}
+
+/// Logs and counts one item of the webhook that carries nothing Crossdesk can read.
+fn skip(channel: ChannelKind, skipped: &Cell<usize>, item: &str, reason: &str) {
+    skipped.set(skipped.get() + 1);
+    // The reason names the item and what is missing, never the payload's content.
+    warn!(%channel, item, reason, "webhook item skipped");
+}
+
+/// Marks what the page or account sent as sent outside Crossdesk. An echo of a Crossdesk reply
+/// is recognized as the reply before this mark is ever stored.
+fn mark_sent_outside_crossdesk(message: &mut Message) {
+    if message.direction == Direction::Outbound && message.delivery.is_none() {
+        if let Some(platform_id) = message.platform_message_id.as_deref() {
+            message.delivery = Some(Delivery::sent_outside_crossdesk(platform_id));
+        }
+    }
+}
+
+/// An id given as a string or an integer, read leniently from an event of an unknown shape.
+fn lenient_id(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) => Some(s.trim().to_string()).filter(|s| !s.is_empty()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// What kind of messaging event a JSON object is.
+enum EventKind<'a> {
+    /// A message, edit or postback.
+    Content(&'a str),
+    /// An event without content, ignored by design.
+    Ignored(&'a str),
+    /// An event Crossdesk does not know.
+    Unknown(&'a str),
+    /// Nothing beside sender, recipient and timestamp.
+    Empty,
+}
+
+fn event_kind(fields: &serde_json::Map<String, Value>) -> EventKind<'_> {
+    if let Some(kind) = CONTENT_EVENTS.iter().find(|k| fields.contains_key(**k)) {
+        return EventKind::Content(kind);
+    }
+    let mut rest = fields
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !EVENT_ENVELOPE.contains(k))
+        .peekable();
+    match rest.peek() {
+        None => EventKind::Empty,
+        Some(_) => {
+            let keys: Vec<&str> = rest.collect();
+            match keys.iter().find(|k| IGNORED_EVENTS.contains(k)) {
+                Some(ignored) => EventKind::Ignored(ignored),
+                None => EventKind::Unknown(keys[0]),
+            }
+        }
+    }
 }
 
 /// Who is who in a direct thread.
@@ -593,9 +752,90 @@ impl Ctx<'_> {
         created.map_or(entry, |t| t.secs_or(entry))
     }
 
+    /// Logs and counts an item that carries nothing Crossdesk can read.
+    fn skip(&self, item: &str, reason: &str) {
+        skip(self.channel, self.skipped, item, reason);
+    }
+
+    /// One messaging event of any kind: a message, a placeholder for an unknown or unreadable
+    /// event that names a conversation, or `None` (ignored by design, or skipped).
+    fn messaging_value(&self, value: &Value, position: (usize, usize)) -> Option<Message> {
+        let Some(fields) = value.as_object() else {
+            self.skip("messaging event", "not an object");
+            return None;
+        };
+        match event_kind(fields) {
+            EventKind::Content(kind) => match MessagingEvent::deserialize(value) {
+                Ok(event) => self.messaging(event, position),
+                Err(e) => {
+                    debug!(kind, error = %e, "messaging event of an unexpected shape");
+                    self.placeholder(
+                        value,
+                        kind,
+                        &format!("{kind} (unreadable fields)"),
+                        position,
+                    )
+                }
+            },
+            EventKind::Ignored(kind) => {
+                debug!(channel = %self.channel, kind, "messaging event without content ignored");
+                None
+            }
+            EventKind::Unknown(kind) => self.placeholder(value, kind, kind, position),
+            EventKind::Empty => {
+                self.skip("messaging event", "no event in it");
+                None
+            }
+        }
+    }
+
+    /// A message standing for an event Crossdesk cannot read, in the conversation the event
+    /// names: its text says what it was, the archived body keeps the rest.
+    fn placeholder(
+        &self,
+        value: &Value,
+        kind: &str,
+        what: &str,
+        position: (usize, usize),
+    ) -> Option<Message> {
+        let party = |side: &str| lenient_id(value.get(side).and_then(|p| p.get("id")));
+        let (sender, recipient) = (party("sender"), party("recipient"));
+        let content = value.get(kind);
+        let echo = content
+            .and_then(|c| c.get("is_echo"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let Some(parties) = Parties::of(
+            self.account_id,
+            sender.as_deref(),
+            recipient.as_deref(),
+            echo,
+        ) else {
+            self.skip(kind, "unknown event without sender or recipient");
+            return None;
+        };
+        let timestamp = value
+            .get("timestamp")
+            .and_then(|t| Time::deserialize(t).ok());
+        let platform_id = match lenient_id(content.and_then(|c| c.get("mid"))) {
+            Some(mid) => mid,
+            None => derived_id(kind, &parties.user_id, timestamp, self, position),
+        };
+        warn!(channel = %self.channel, kind, "unsupported event stored with a placeholder text");
+        let mut msg = self.message(
+            parties.conversation(),
+            parties.author(),
+            parties.direction,
+            Visibility::Private,
+            self.messaging_time(timestamp),
+        );
+        msg.platform_message_id = Some(platform_id);
+        msg.text = unsupported_text(what);
+        Some(msg)
+    }
+
     /// One Messenger / Instagram Direct event: a message, an edit, an unsend or a postback;
-    /// `None` for events without content (delivery, read, reaction, …) or without the ids a
-    /// message needs.
+    /// `None` for events without the ids a message needs.
     fn messaging(&self, event: MessagingEvent, position: (usize, usize)) -> Option<Message> {
         let sender = event.sender.as_ref().and_then(|p| Id::get(&p.id));
         let recipient = event.recipient.as_ref().and_then(|p| Id::get(&p.id));
@@ -604,7 +844,7 @@ impl Ctx<'_> {
             let echo = m.is_echo.unwrap_or(false);
             let parties = self.parties(sender, recipient, echo)?;
             let Some(mid) = Id::get(&m.mid) else {
-                warn!(channel = %self.channel, "message event without mid skipped");
+                self.skip("message", "no mid");
                 return None;
             };
             let mut msg = self.message(
@@ -615,6 +855,17 @@ impl Ctx<'_> {
                 sent_at,
             );
             msg.platform_message_id = Some(mid.to_string());
+            if echo {
+                // Crossdesk's own reply names itself: the writer matches the echo to it.
+                if let Some(reply) = m
+                    .metadata
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .and_then(reply_in_metadata)
+                {
+                    msg.id = reply;
+                }
+            }
             if m.is_deleted.unwrap_or(false) {
                 msg.event = MessageEvent::Removed;
                 return Some(msg);
@@ -625,15 +876,35 @@ impl Ctx<'_> {
                 .or_else(|| m.quick_reply.and_then(|q| q.payload))
                 .unwrap_or_default();
             let sticker = m.sticker_id.is_some_and(|s| !s.is_null());
-            msg.attachments = m
-                .attachments
-                .unwrap_or_default()
+            let wire = m.attachments.unwrap_or_default();
+            msg.attachments = wire.iter().map(|a| attachment(a, sticker)).collect();
+            // What Crossdesk cannot show is named in the text, so the agent knows it is there.
+            let mut unsupported: Vec<&str> = wire
                 .iter()
-                .map(|a| attachment(a, sticker))
+                .zip(&msg.attachments)
+                .filter(|(_, a)| a.kind == AttachmentKind::Unsupported)
+                .map(|(w, _)| w.kind.as_deref().unwrap_or("unknown"))
                 .collect();
             if msg.attachments.is_empty() && m.is_unsupported.unwrap_or(false) {
                 msg.attachments
                     .push(bare_attachment(AttachmentKind::Unsupported, None));
+                unsupported.push("media Instagram does not share with apps");
+            }
+            if msg.text.is_empty() && msg.attachments.is_empty() && !sticker {
+                // A message with only fields Crossdesk does not know (a new kind of content).
+                unsupported.extend(
+                    m.extra
+                        .keys()
+                        .map(String::as_str)
+                        .filter(|k| !MESSAGE_BOOKKEEPING.contains(k)),
+                );
+            }
+            if !unsupported.is_empty() {
+                let note = unsupported_text(&unsupported.join(", "));
+                msg.text = match msg.text.as_str() {
+                    "" => note,
+                    text => format!("{text}\n\n{note}"),
+                };
             }
             msg.replies_to = m
                 .reply_to
@@ -645,7 +916,7 @@ impl Ctx<'_> {
         if let Some(edit) = event.message_edit {
             let parties = self.parties(sender, recipient, false)?;
             let Some(mid) = Id::get(&edit.mid) else {
-                warn!(channel = %self.channel, "message_edit event without mid skipped");
+                self.skip("message_edit", "no mid");
                 return None;
             };
             let mut msg = self.message(
@@ -665,17 +936,13 @@ impl Ctx<'_> {
             // Older postbacks have no mid: derive one that a redelivery reproduces.
             let platform_id = match Id::get(&postback.mid) {
                 Some(mid) => mid.to_string(),
-                None => match event
-                    .timestamp
-                    .and_then(Time::raw)
-                    .or_else(|| self.entry_time.and_then(Time::raw))
-                {
-                    Some(ts) => format!("postback:{}:{ts}", parties.user_id),
-                    None => format!(
-                        "postback:{}:{}:{}.{}",
-                        parties.user_id, self.raw.0, position.0, position.1
-                    ),
-                },
+                None => derived_id(
+                    "postback",
+                    &parties.user_id,
+                    event.timestamp,
+                    self,
+                    position,
+                ),
             };
             let mut msg = self.message(
                 parties.conversation(),
@@ -703,30 +970,96 @@ impl Ctx<'_> {
     ) -> Option<Parties> {
         let parties = Parties::of(self.account_id, sender, recipient, echo);
         if parties.is_none() {
-            warn!(channel = %self.channel, "messaging event without sender or recipient skipped");
+            self.skip("messaging event", "no sender or recipient");
         }
         parties
     }
 
-    /// One field change: a page feed comment or an Instagram comment; `None` for anything else.
-    fn change(&self, change: Change) -> Result<Option<Message>, ParseError> {
-        let Some(value) = change.value.filter(Value::is_object) else {
-            return Ok(None);
+    /// One field change: a page feed comment or an Instagram comment (a placeholder when one
+    /// cannot be read); `None` for other page activity (ignored by design) and for fields
+    /// Crossdesk does not know (skipped).
+    fn change(&self, value: &Value) -> Option<Message> {
+        let change = value
+            .is_object()
+            .then(|| Change::deserialize(value).ok())
+            .flatten();
+        let Some(change) = change else {
+            self.skip("change", "not an object with a field and a value");
+            return None;
         };
-        match change.field.as_deref() {
-            Some("feed") => {
-                if value.get("item").and_then(Value::as_str) != Some("comment") {
-                    return Ok(None);
+        let field = change.field.as_deref().unwrap_or("");
+        let Some(value) = change.value.filter(Value::is_object) else {
+            self.skip(field, "change without a value object");
+            return None;
+        };
+        match field {
+            "feed" => match value.get("item").and_then(Value::as_str) {
+                Some("comment") => match FeedComment::deserialize(&value) {
+                    Ok(comment) => self.feed_comment(comment),
+                    Err(_) => self.comment_placeholder(&value, false),
+                },
+                item => {
+                    // Posts, reactions, likes, shares, status updates: page activity, not a
+                    // conversation with a customer.
+                    debug!(
+                        item = item.unwrap_or(""),
+                        "feed item other than a comment ignored"
+                    );
+                    None
                 }
-                let comment: FeedComment = serde_json::from_value(value)?;
-                Ok(self.feed_comment(comment))
+            },
+            "comments" | "live_comments" => match IgComment::deserialize(&value) {
+                Ok(comment) => self.ig_comment(comment),
+                Err(_) => self.comment_placeholder(&value, true),
+            },
+            other => {
+                let field: String = other.chars().take(40).collect();
+                self.skip(&field, "a field Crossdesk does not subscribe to or know");
+                None
             }
-            Some("comments" | "live_comments") => {
-                let comment: IgComment = serde_json::from_value(value)?;
-                Ok(self.ig_comment(comment))
-            }
-            _ => Ok(None),
         }
+    }
+
+    /// A placeholder for a comment whose fields do not have the documented shape, in the
+    /// comment thread it names; skipped when it names none.
+    fn comment_placeholder(&self, value: &Value, instagram: bool) -> Option<Message> {
+        let get = |path: &[&str]| lenient_id(path.iter().try_fold(value, |v, k| v.get(*k)));
+        let (comment_id, post_id, author_id) = if instagram {
+            (get(&["id"]), get(&["media", "id"]), get(&["from", "id"]))
+        } else {
+            (
+                get(&["comment_id"]),
+                get(&["post_id"]),
+                get(&["from", "id"]).or_else(|| get(&["sender_id"])),
+            )
+        };
+        let (Some(comment_id), Some(post_id), Some(author_id)) = (comment_id, post_id, author_id)
+        else {
+            self.skip("comment", "unreadable comment without its ids");
+            return None;
+        };
+        warn!(channel = %self.channel, "comment of an unexpected shape stored with a placeholder text");
+        let direction = if Some(author_id.as_str()) == self.account_id {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        };
+        let mut msg = self.message(
+            Conversation::CommentThread {
+                post_id,
+                user_id: author_id.clone(),
+            },
+            Author {
+                platform_id: author_id,
+                ..Author::default()
+            },
+            direction,
+            Visibility::Public,
+            self.change_time(None),
+        );
+        msg.platform_message_id = Some(comment_id);
+        msg.text = unsupported_text("comment (unreadable fields)");
+        Some(msg)
     }
 
     fn feed_comment(&self, c: FeedComment) -> Option<Message> {
@@ -734,14 +1067,18 @@ impl Ctx<'_> {
             Some("add") => MessageEvent::Created,
             Some("edited" | "edit") => MessageEvent::Edited,
             Some("remove" | "delete") => MessageEvent::Removed,
-            other => {
-                debug!(verb = other.unwrap_or(""), "feed comment verb ignored");
+            Some(verb @ ("hide" | "unhide" | "block" | "unblock")) => {
+                debug!(verb, "feed comment moderation ignored");
+                return None;
+            }
+            _ => {
+                self.skip("comment", "a verb Crossdesk does not know");
                 return None;
             }
         };
         let (Some(comment_id), Some(post_id)) = (Id::get(&c.comment_id), Id::get(&c.post_id))
         else {
-            warn!("feed comment without comment_id or post_id skipped");
+            self.skip("comment", "no comment_id or post_id");
             return None;
         };
         let author_id = c
@@ -753,7 +1090,7 @@ impl Ctx<'_> {
             (Some(id), _) => id,
             (None, MessageEvent::Removed) => UNKNOWN_AUTHOR,
             (None, _) => {
-                warn!(comment_id, "feed comment without author skipped");
+                self.skip("comment", "no author");
                 return None;
             }
         };
@@ -805,7 +1142,7 @@ impl Ctx<'_> {
         let author_id = c.from.as_ref().and_then(|f| Id::get(&f.id));
         let (Some(comment_id), Some(media_id), Some(author_id)) = (comment_id, media_id, author_id)
         else {
-            warn!("instagram comment without id, media.id or from.id skipped");
+            self.skip("instagram comment", "no id, media.id or from.id");
             return None;
         };
         let direction = if Some(author_id) == self.account_id {
@@ -840,6 +1177,24 @@ impl Ctx<'_> {
             .into_iter()
             .collect();
         Some(msg)
+    }
+}
+
+/// A platform id for an event without one, which a redelivery of the same event reproduces:
+/// `<kind>:<user>:<timestamp>`, else the body's address and the event's place in it.
+fn derived_id(
+    kind: &str,
+    user: &str,
+    timestamp: Option<Time>,
+    ctx: &Ctx<'_>,
+    position: (usize, usize),
+) -> String {
+    match timestamp
+        .and_then(Time::raw)
+        .or_else(|| ctx.entry_time.and_then(Time::raw))
+    {
+        Some(ts) => format!("{kind}:{user}:{ts}"),
+        None => format!("{kind}:{user}:{}:{}.{}", ctx.raw.0, position.0, position.1),
     }
 }
 
@@ -913,6 +1268,7 @@ fn geo_uri(coordinates: Option<&Value>) -> Option<String> {
 mod tests {
     use super::*;
     use crate::Headers;
+    use crossdesk_core::DeliveryStatus;
 
     const SECRET: &str = "fb-test-app-secret";
     const TOKEN: &str = "fb-test-verify-token";
@@ -1313,6 +1669,19 @@ mod tests {
         ] {
             assert_eq!(parse(name), [], "{name}");
         }
+        // Events without content are ignored by design, not stored as unsupported.
+        for kind in [
+            r#""optin":{"ref":"r"}"#,
+            r#""referral":{"ref":"ad","source":"ADS"}"#,
+            r#""pass_thread_control":{"new_owner_app_id":"1"}"#,
+            r#""policy_enforcement":{"action":"block","reason":"r"}"#,
+            r#""account_linking":{"status":"linked"}"#,
+        ] {
+            let body = format!(
+                r#"{{"object":"page","entry":[{{"id":"P","messaging":[{{"sender":{{"id":"U"}},"recipient":{{"id":"P"}},"timestamp":1,{kind}}}]}}]}}"#
+            );
+            assert_eq!(parse_body(body.as_bytes()), Ok(vec![]), "{kind}");
+        }
     }
 
     #[test]
@@ -1434,7 +1803,7 @@ mod tests {
         assert_eq!(m.channel, ChannelKind::Instagram);
         assert_eq!(kinds(&m), [AttachmentKind::Unsupported]);
         assert_eq!(m.attachments[0].url, None);
-        assert_eq!(m.text, "");
+        assert_eq!(m.text, "unsupported message type: like_heart");
     }
 
     #[test]
@@ -1442,8 +1811,10 @@ mod tests {
         let m = parse_one("instagram-story-mention.json");
         assert_eq!(kinds(&m), [AttachmentKind::Unsupported]);
         assert_eq!(m.attachments[0].url.as_deref(), Some("https://story-url"));
+        assert_eq!(m.text, "unsupported message type: story_mention");
         let m = parse_one("instagram-unsupported-attachment.json");
         assert_eq!(kinds(&m), [AttachmentKind::Unsupported]);
+        assert_eq!(m.text, "unsupported message type: unsupported_type");
         assert!(m.attachments[0]
             .url
             .as_deref()
@@ -1598,6 +1969,220 @@ mod tests {
         assert_eq!(m.sent_at, secs(1519399307));
     }
 
+    // ---- parse: echoes ----
+
+    fn outside(m: &Message) -> Option<Delivery> {
+        m.platform_message_id
+            .as_deref()
+            .map(Delivery::sent_outside_crossdesk)
+    }
+
+    #[test]
+    fn gives_the_echo_of_a_crossdesk_reply_the_replys_id() {
+        let m = parse_one("messenger-echo-crossdesk.json");
+        assert_eq!(
+            m.id,
+            MessageId::parse("msg_0192f1a0b3c47d8e9f00112233445566").unwrap()
+        );
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("m_sample_echo_crossdesk_0007")
+        );
+        assert_eq!(key(&m), "facebook:dm:PAGE_ID_100200300:PSID_2345678901");
+        // Marked as sent outside Crossdesk in case no stored reply has that id.
+        assert_eq!(m.delivery, outside(&m));
+    }
+
+    #[test]
+    fn marks_an_echo_from_the_native_app_as_sent_outside_crossdesk() {
+        let m = parse_one("messenger-echo-native-app.json");
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(m.author.platform_id, "PAGE_ID_100200300");
+        assert_eq!(
+            m.delivery.as_ref().map(|d| d.status),
+            Some(DeliveryStatus::SentOutsideCrossdesk)
+        );
+        assert_eq!(m.delivery, outside(&m));
+        // Metadata another app set is not Crossdesk's: the echo keeps a fresh id.
+        for name in [
+            "messenger-echo.json",
+            "messenger-standby-echo.json",
+            "instagram-echo.json",
+        ] {
+            let m = parse_one(name);
+            assert_eq!(m.delivery, outside(&m), "{name}");
+            assert!(m.id.as_str().starts_with("msg_"), "{name}");
+        }
+    }
+
+    #[test]
+    fn marks_the_pages_own_comment_as_sent_outside_crossdesk_and_nothing_inbound() {
+        let m = parse_one("feed-comment-by-page.json");
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(m.delivery, outside(&m));
+        for name in [
+            "messenger-text.json",
+            "feed-comment-add.json",
+            "instagram-comment.json",
+        ] {
+            assert_eq!(parse_one(name).delivery, None, "{name}");
+        }
+    }
+
+    #[test]
+    fn reads_only_crossdesk_metadata_naming_a_message() {
+        let id = MessageId::generate();
+        assert_eq!(reply_in_metadata(&reply_metadata(&id)), Some(id.clone()));
+        assert_eq!(
+            reply_in_metadata(&format!(" {} ", reply_metadata(&id))),
+            Some(id)
+        );
+        for other in [
+            "",
+            "crossdesk:",
+            "crossdesk:msg_123",
+            "crossdesk:ct_0192f1a0b3c47d8e9f00112233445566",
+            "sent-by-crossdesk",
+            "DEVELOPER_DEFINED_METADATA_STRING",
+            "msg_0192f1a0b3c47d8e9f00112233445566",
+        ] {
+            assert_eq!(reply_in_metadata(other), None, "{other}");
+        }
+        // Only an echo names a reply; a customer's message cannot claim one.
+        let body = br#"{"object":"page","entry":[{"id":"P","messaging":[{"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,"message":{"mid":"m","text":"hi","metadata":"crossdesk:msg_0192f1a0b3c47d8e9f00112233445566"}}]}]}"#;
+        assert_ne!(
+            parse_body(body).unwrap()[0].id.as_str(),
+            "msg_0192f1a0b3c47d8e9f00112233445566"
+        );
+    }
+
+    // ---- parse: unknown content ----
+
+    #[test]
+    fn names_an_unknown_attachment_in_the_text_and_keeps_the_rest_of_the_batch() {
+        let messages = parse("instagram-unknown-attachment-batch.json");
+        assert_eq!(
+            messages.len(),
+            2,
+            "the read receipt is ignored: {messages:?}"
+        );
+        assert_eq!(
+            messages[0].text,
+            "Is this jacket in stock? It is in your reel:"
+        );
+        let reel = &messages[1];
+        assert_eq!(reel.text, "unsupported message type: ig_reel");
+        assert_eq!(kinds(reel), [AttachmentKind::Unsupported]);
+        assert!(reel.attachments[0]
+            .url
+            .as_deref()
+            .unwrap()
+            .starts_with("https://lookaside.fbsbx.com/"));
+        assert_eq!(
+            reel.attachments[0].name.as_deref(),
+            Some("Winter collection")
+        );
+        assert_eq!(key(reel), key(&messages[0]));
+        assert_eq!(
+            reel.raw,
+            Some(RawRef::of(&event(
+                "instagram-unknown-attachment-batch.json"
+            )))
+        );
+        // Beside text, the unknown attachment is named after it.
+        let body = br#"{"object":"page","entry":[{"id":"P","messaging":[{"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,"message":{"mid":"m","text":"look","attachments":[{"type":"image","payload":{"url":"https://x/y.jpg"}},{"type":"product_card","payload":{}}]}}]}]}"#;
+        assert_eq!(
+            parse_body(body).unwrap()[0].text,
+            "look\n\nunsupported message type: product_card"
+        );
+    }
+
+    #[test]
+    fn stores_unknown_events_and_fields_as_placeholders_and_skips_what_names_no_one() {
+        let messages = parse("messenger-unknown-event-and-field.json");
+        let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "unsupported message type: messaging_feedback",
+                "unsupported message type: shared_product",
+                "And one more question about sizes."
+            ]
+        );
+        assert!(messages.iter().all(
+            |m| key(m) == "facebook:dm:PAGE_ID_100200300:PSID_2345678901"
+                && m.direction == Direction::Inbound
+        ));
+        // No mid: an id a redelivery reproduces.
+        assert_eq!(
+            messages[0].platform_message_id.as_deref(),
+            Some("messaging_feedback:PSID_2345678901:1732270800000")
+        );
+        assert_eq!(
+            parse("messenger-unknown-event-and-field.json")[0].dedup_key(),
+            messages[0].dedup_key()
+        );
+        assert_eq!(
+            messages[1].platform_message_id.as_deref(),
+            Some("m_sample_unknown_field_0009")
+        );
+        assert_eq!(messages[1].sent_at, ms(1732270801000));
+    }
+
+    #[test]
+    fn reads_the_comment_beside_a_field_it_does_not_know() {
+        let m = parse_one("feed-unknown-field.json");
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("POST_777_COMMENT_905")
+        );
+        assert_eq!(m.text, "Any update on my order?");
+    }
+
+    #[test]
+    fn keeps_the_batch_when_an_entry_event_or_comment_has_an_unexpected_shape() {
+        let ok = r#"{"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":1,"message":{"mid":"m.ok","text":"ok"}}"#;
+        for (odd, placeholder) in [
+            // A known event with a field of another type: a placeholder in its conversation.
+            (
+                r#"{"sender":{"id":"U"},"recipient":{"id":"P"},"timestamp":2,"message":{"mid":"m.odd","text":{"rich":"hi"}}}"#,
+                Some("unsupported message type: message (unreadable fields)"),
+            ),
+            // The same without a sender: nothing to hold it, skipped.
+            (r#"{"message":{"text":5}}"#, None),
+            (r#"{"sender":{"id":"U"},"recipient":{"id":"P"}}"#, None),
+            (r#""not an event""#, None),
+            (r#"null"#, None),
+        ] {
+            let body = format!(
+                r#"{{"object":"page","entry":[{{"id":"P","messaging":[{odd},{ok}]}},{{"messaging":{{}}}},7]}}"#
+            );
+            let messages = parse_body(body.as_bytes()).unwrap_or_else(|e| panic!("{odd}: {e}"));
+            let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+            let expected: Vec<&str> = placeholder.into_iter().chain(["ok"]).collect();
+            assert_eq!(texts, expected, "{odd}");
+        }
+        let comments = br#"{"object":"page","entry":[{"id":"P","time":1,"changes":[
+            {"field":"feed","value":{"item":"comment","verb":"add","comment_id":"c1","post_id":"p1","from":{"id":"u1"},"message":{"text":"rich"}}},
+            {"field":"feed","value":{"item":"comment","verb":"add","comment_id":5.5}},
+            {"field":"feed","value":{"item":"comment","verb":"share","comment_id":"c3","post_id":"p1","from":{"id":"u1"}}},
+            {"field":"feed"},
+            "odd",
+            {"field":"feed","value":{"item":"comment","verb":"add","comment_id":"c2","post_id":"p1","from":{"id":"u1"},"message":"plain"}}]}]}"#;
+        let messages = parse_body(comments).unwrap();
+        let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "unsupported message type: comment (unreadable fields)",
+                "plain"
+            ]
+        );
+        assert_eq!(key(&messages[0]), "facebook:comments:p1:u1");
+        assert_eq!(messages[0].platform_message_id.as_deref(), Some("c1"));
+    }
+
     // ---- parse: everything else ----
 
     #[test]
@@ -1618,18 +2203,30 @@ mod tests {
     }
 
     #[test]
-    fn rejects_objects_other_than_page_and_instagram() {
+    fn rejects_envelopes_without_object_or_entry() {
         for body in [
-            r#"{"object":"whatsapp_business_account","entry":[]}"#,
-            r#"{"object":"user","entry":[]}"#,
             r#"{"entry":[]}"#,
             r#"{"object":"page"}"#,
+            r#"{"object":"user"}"#,
             r#"{"object":null,"entry":null}"#,
         ] {
             assert!(
                 matches!(parse_body(body.as_bytes()), Err(ParseError::Invalid(_))),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn accepts_and_skips_the_webhook_of_an_unknown_object() {
+        // Another product's webhook (here WhatsApp's) pointed at this URL: answered 200, so
+        // Meta neither retries it nor disables the subscription, and nothing is stored.
+        assert_eq!(parse("unknown-object-whatsapp.json"), []);
+        for body in [
+            r#"{"object":"whatsapp_business_account","entry":[]}"#,
+            r#"{"object":"user","entry":[{"id":"1","changes":[{"field":"email"}]}]}"#,
+        ] {
+            assert_eq!(parse_body(body.as_bytes()), Ok(vec![]), "{body}");
         }
     }
 
@@ -1641,9 +2238,7 @@ mod tests {
             &body[..body.len() - 1],
             b"{".as_slice(),
             b"{\"object\":\"page\",\"entry\":{}}".as_slice(),
-            b"{\"object\":\"page\",\"entry\":[{\"messaging\":{}}]}".as_slice(),
-            b"{\"object\":\"page\",\"entry\":[{\"messaging\":[{\"message\":{\"text\":5}}]}]}"
-                .as_slice(),
+            b"{\"object\":5,\"entry\":[]}".as_slice(),
         ] {
             assert!(
                 matches!(parse_body(bad), Err(ParseError::Json(_))),
@@ -1703,8 +2298,11 @@ mod tests {
         let exact = br#"{"object":"page","entry":[{"id":18446744073709551615,"messaging":[{"sender":{"id":-1},"recipient":{"id":18446744073709551615},"timestamp":1,"message":{"mid":"m"}}]}]}"#;
         let m = &parse_body(exact).unwrap()[0];
         assert_eq!(key(m), "facebook:dm:18446744073709551615:-1");
-        let lossy = br#"{"object":"page","entry":[{"id":123456789012345678901234567890}]}"#;
-        assert!(matches!(parse_body(lossy), Err(ParseError::Json(_))));
+        // An entry (or an event) whose id is not exact is skipped, never threaded on a rounded id.
+        let lossy = br#"{"object":"page","entry":[{"id":123456789012345678901234567890,"messaging":[{"sender":{"id":"2"},"recipient":{"id":"1"},"message":{"mid":"m"}}]}]}"#;
+        assert_eq!(parse_body(lossy), Ok(vec![]));
+        let lossy_sender = br#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":1e30},"recipient":{"id":"1"},"message":{"mid":"m"}}]}]}"#;
+        assert_eq!(parse_body(lossy_sender), Ok(vec![]));
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub const MESSENGER_MAX_TEXT: usize = 2000;
 pub const INSTAGRAM_MAX_TEXT_BYTES: usize = 1000;
 /// The prefix of the `metadata` Crossdesk attaches to Messenger messages; the echo webhook
 /// carries it back (`crossdesk:<reply message id>`).
-pub const METADATA_PREFIX: &str = "crossdesk:";
+pub use crate::facebook::METADATA_PREFIX;
 /// The most of Graph's answer that is read.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The longest error text kept from Graph.
@@ -262,8 +262,10 @@ impl FacebookSender {
             ));
         }
         // Only Messenger documents `metadata`; Instagram's Send API may refuse unknown fields.
+        // The echo brings it back, so the ticket writer can match the echo to this reply even
+        // before Graph's answer is recorded.
         let metadata =
-            (channel == ChannelKind::Facebook).then(|| format!("{METADATA_PREFIX}{}", reply.id));
+            (channel == ChannelKind::Facebook).then(|| crate::facebook::reply_metadata(&reply.id));
         match &reply.conversation {
             Conversation::DirectThread { user_id, .. } => {
                 check_message_length(channel, &reply.text)?;

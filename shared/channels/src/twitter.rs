@@ -17,14 +17,24 @@
 //! numeric `id` fields are never read) and text is HTML-unescaped.
 //!
 //! A body that is not a JSON object, or whose envelope does not have the documented shape, is a
-//! [`ParseError`]. Inside a well-formed envelope, an event Crossdesk cannot read (no id, no author)
-//! is skipped with a warning so it does not take the rest of the batch down with it; events that
-//! carry no message (likes, follows, typing, read receipts, revokes, retweets) are ignored.
+//! [`ParseError`]. Inside a well-formed envelope nothing unknown is fatal:
+//! - events that carry no message (likes, follows, typing, read receipts, revokes, retweets,
+//!   profile updates) are ignored by design;
+//! - an event type or DM attachment Crossdesk does not know becomes a message with the text
+//!   `unsupported message type: <type>` when it names a conversation (the archived body keeps
+//!   the rest), and a logged, counted skip when it does not, as does an event Crossdesk cannot
+//!   read (no id, no author); the rest of the batch is unaffected.
+//!
+//! The account's own tweets and DMs are outbound and marked
+//! [`Delivery::sent_outside_crossdesk`]: one Crossdesk sent has its id recorded on the reply and
+//! is a duplicate before the mark is ever stored.
+
+use std::cell::Cell;
 
 use chrono::{DateTime, Utc};
 use crossdesk_core::{
-    Attachment, AttachmentKind, Author, ChannelKind, Conversation, Direction, Message,
-    MessageEvent, MessageId, RawRef, Visibility,
+    unsupported_text, Attachment, AttachmentKind, Author, ChannelKind, Conversation, Delivery,
+    Direction, Message, MessageEvent, MessageId, RawRef, Visibility,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
@@ -42,6 +52,39 @@ pub const SIGNATURE_HEADER: &str = "x-twitter-webhooks-signature";
 pub const MAX_CRC_TOKEN_BYTES: usize = 512;
 /// The longest platform id accepted, in digits (X's snowflake ids have up to 19).
 const MAX_ID_DIGITS: usize = 32;
+/// The Account Activity fields Crossdesk reads or ignores by design; any other is an event type
+/// it does not know.
+const ACCOUNT_ACTIVITY_FIELDS: [&str; 15] = [
+    "for_user_id",
+    "users",
+    "apps",
+    "data",
+    "tweet_create_events",
+    "direct_message_events",
+    "tweet_delete_events",
+    "user_has_blocked",
+    "favorite_events",
+    "follow_events",
+    "block_events",
+    "mute_events",
+    "user_event",
+    "direct_message_indicate_typing_events",
+    "direct_message_mark_read_events",
+];
+/// X Activity event types (and prefixes) that carry no message: ignored by design.
+const IGNORED_ACTIVITY: [&str; 11] = [
+    "profile.",
+    "follow.",
+    "unfollow.",
+    "like.",
+    "spaces.",
+    "news.",
+    "oauth.",
+    "mute.",
+    "block.",
+    "dm.read",
+    "dm.indicate_typing",
+];
 
 /// The `response_token` answering a CRC check: `sha256=<base64 HMAC-SHA256(secret, token)>`.
 pub fn crc_response_token(consumer_secret: &str, crc_token: &str) -> String {
@@ -454,11 +497,20 @@ impl Channel for TwitterChannel {
         let ctx = Ctx {
             raw: webhook.raw_ref(),
             received_at,
+            skipped: Cell::new(0),
         };
-        match &envelope.data {
-            Some(event) => Ok(parse_activity_event(event, &ctx)),
-            None => parse_account_activity(&envelope, &ctx),
+        let messages = match &envelope.data {
+            Some(event) => parse_activity_event(event, &ctx),
+            None => parse_account_activity(&envelope, &body, &ctx)?,
+        };
+        if ctx.skipped.get() > 0 {
+            tracing::warn!(
+                skipped = ctx.skipped.get(),
+                accepted = messages.len(),
+                "X webhook items Crossdesk cannot read were skipped"
+            );
         }
+        Ok(messages)
     }
 }
 
@@ -468,6 +520,8 @@ impl Channel for TwitterChannel {
 struct Ctx {
     raw: RawRef,
     received_at: DateTime<Utc>,
+    /// How many events were skipped as unreadable.
+    skipped: Cell<usize>,
 }
 
 /// An event read, or why it could not be (logged, then skipped).
@@ -489,6 +543,10 @@ struct Draft {
 
 impl Draft {
     fn into_message(self, ctx: &Ctx) -> Message {
+        // The account's own message: a Crossdesk reply is matched by its recorded id before this
+        // mark is stored; anything else was sent outside Crossdesk.
+        let delivery = (self.direction == Direction::Outbound)
+            .then(|| Delivery::sent_outside_crossdesk(&self.platform_message_id));
         Message {
             id: MessageId::generate(),
             channel: ChannelKind::Twitter,
@@ -507,12 +565,24 @@ impl Draft {
             subject: None,
             email: None,
             raw: Some(ctx.raw.clone()),
-            delivery: None,
+            delivery,
         }
     }
 }
 
-fn parse_account_activity(envelope: &Envelope, ctx: &Ctx) -> Result<Vec<Message>, ParseError> {
+fn parse_account_activity(
+    envelope: &Envelope,
+    body: &Value,
+    ctx: &Ctx,
+) -> Result<Vec<Message>, ParseError> {
+    // An event type X added after this was written: nothing to read it with, so counted.
+    for field in body.as_object().into_iter().flat_map(|o| o.keys()) {
+        if !ACCOUNT_ACTIVITY_FIELDS.contains(&field.as_str()) {
+            let field: String = field.chars().take(60).collect();
+            tracing::warn!(event = %field, "skipped an Account Activity event type Crossdesk does not know");
+            ctx.skipped.set(ctx.skipped.get() + 1);
+        }
+    }
     let tweets = envelope.tweet_create_events.as_deref().unwrap_or_default();
     let dms = envelope
         .direct_message_events
@@ -527,10 +597,10 @@ fn parse_account_activity(envelope: &Envelope, ctx: &Ctx) -> Result<Vec<Message>
         ParseError::Invalid("for_user_id (the subscribed account) is missing".into())
     })?;
     let mut messages = Vec::new();
-    read_each(&mut messages, "tweet_create_events", tweets, |v| {
+    read_each(&mut messages, ctx, "tweet_create_events", tweets, |v| {
         tweet_message(&object::<Tweet>(v)?, account, ctx)
     });
-    read_each(&mut messages, "direct_message_events", dms, |v| {
+    read_each(&mut messages, ctx, "direct_message_events", dms, |v| {
         dm_message(
             &object::<DmEvent>(v)?,
             account,
@@ -539,7 +609,7 @@ fn parse_account_activity(envelope: &Envelope, ctx: &Ctx) -> Result<Vec<Message>
             ctx,
         )
     });
-    read_each(&mut messages, "tweet_delete_events", deletes, |v| {
+    read_each(&mut messages, ctx, "tweet_delete_events", deletes, |v| {
         let delete = object::<TweetDelete>(v)?;
         let status = delete.status.unwrap_or_default();
         removal(
@@ -563,25 +633,29 @@ fn object<T: for<'de> Deserialize<'de>>(value: &Value) -> Result<T, &'static str
     T::deserialize(value).map_err(|_| UNREADABLE)
 }
 
-/// Reads each event of one array, skipping (and logging) the ones that cannot be read.
+/// Reads each event of one array, skipping (and counting) the ones that cannot be read.
 fn read_each(
     out: &mut Vec<Message>,
+    ctx: &Ctx,
     kind: &'static str,
     events: &[Value],
     mut read: impl FnMut(&Value) -> Read,
 ) {
     for (index, value) in events.iter().enumerate() {
-        keep(out, kind, index, read(value));
+        keep(out, ctx, kind, index, read(value));
     }
 }
 
-/// Keeps a message read from an event; logs an event that could not be read.
-fn keep(out: &mut Vec<Message>, kind: &'static str, index: usize, read: Read) {
+/// Keeps a message read from an event; logs and counts an event that could not be read.
+fn keep(out: &mut Vec<Message>, ctx: &Ctx, kind: &'static str, index: usize, read: Read) {
     match read {
         Ok(Some(message)) => out.push(message),
         Ok(None) => {}
         // The reason names the missing field, never the payload's content.
-        Err(reason) => tracing::warn!(event = kind, index, reason, "skipped an X event"),
+        Err(reason) => {
+            ctx.skipped.set(ctx.skipped.get() + 1);
+            tracing::warn!(event = kind, index, reason, "skipped an X event");
+        }
     }
 }
 
@@ -646,17 +720,17 @@ fn tweet_message(tweet: &Tweet, account: &str, ctx: &Ctx) -> Read {
 }
 
 fn dm_message(event: &DmEvent, account: &str, users: &Value, includes: &Value, ctx: &Ctx) -> Read {
-    if event
+    // Only `message_create` is documented; another type is read as a placeholder where it
+    // names its sender and recipient.
+    let unknown_type = event
         .kind
         .as_deref()
-        .is_some_and(|kind| kind != "message_create")
-    {
-        return Ok(None);
-    }
-    let create = event
-        .message_create
-        .as_ref()
-        .ok_or("DM event without message_create")?;
+        .filter(|kind| *kind != "message_create");
+    let create = match (&event.message_create, unknown_type) {
+        (Some(create), _) => create,
+        (None, None) => return Err("DM event without message_create"),
+        (None, Some(_)) => return Err("DM event of an unknown type that names no conversation"),
+    };
     let id = event.id.id().ok_or("DM event without id")?;
     let sender = create.sender_id.id().ok_or("DM without sender_id")?;
     let recipient = create.target.as_ref().and_then(|t| t.recipient_id.id());
@@ -670,6 +744,19 @@ fn dm_message(event: &DmEvent, account: &str, users: &Value, includes: &Value, c
     let data = create.message_data.as_ref();
     let attachment = data.and_then(|d| d.attachment.as_ref());
     let profile = profile_in_map(users, sender).or_else(|| profile_in_list(includes, sender));
+    let mut text = unescape_html(data.and_then(|d| d.text.as_deref()).unwrap_or_default());
+    let attachments: Vec<Attachment> = attachment.map(dm_attachment).into_iter().collect();
+    let unsupported = unknown_type.map(str::to_string).or_else(|| {
+        // An attachment Crossdesk cannot show, in a DM without text: say what it was.
+        let shown = attachments
+            .iter()
+            .any(|a| a.kind != AttachmentKind::Unsupported);
+        (text.trim().is_empty() && !attachments.is_empty() && !shown)
+            .then(|| attachment.map(attachment_type).unwrap_or_default())
+    });
+    if let Some(kind) = unsupported {
+        text = unsupported_text(&kind);
+    }
     Ok(Some(
         Draft {
             platform_message_id: id.to_string(),
@@ -680,8 +767,8 @@ fn dm_message(event: &DmEvent, account: &str, users: &Value, includes: &Value, c
             direction,
             event: MessageEvent::Created,
             author: profile_author(sender, profile.as_ref()),
-            text: unescape_html(data.and_then(|d| d.text.as_deref()).unwrap_or_default()),
-            attachments: attachment.map(dm_attachment).into_iter().collect(),
+            text,
+            attachments,
             visibility: Visibility::Private,
             sent_at: event
                 .created_timestamp
@@ -737,6 +824,8 @@ enum ActivityKind {
     PostDelete,
     /// `dm.received`, `dm.sent`: direct messages.
     Dm,
+    /// A type Crossdesk does not know: a placeholder where it names a conversation.
+    Unknown,
 }
 
 fn parse_activity_event(event: &ActivityEvent, ctx: &Ctx) -> Vec<Message> {
@@ -745,14 +834,19 @@ fn parse_activity_event(event: &ActivityEvent, ctx: &Ctx) -> Vec<Message> {
         "post.mention.create" | "post.reply.create" | "post.create" => ActivityKind::Post,
         "post.delete" => ActivityKind::PostDelete,
         "dm.received" | "dm.sent" => ActivityKind::Dm,
-        _ => {
-            tracing::debug!(event_type, "ignored an X Activity event");
+        ignored
+            if IGNORED_ACTIVITY
+                .iter()
+                .any(|i| ignored == *i || (i.ends_with('.') && ignored.starts_with(i))) =>
+        {
+            tracing::debug!(event_type, "ignored an X Activity event without a message");
             return Vec::new();
         }
+        _ => ActivityKind::Unknown,
     };
     let mut messages = Vec::new();
     let Some(account) = event.filter.user_id.id() else {
-        keep(&mut messages, "data", 0, Err("no filter.user_id"));
+        keep(&mut messages, ctx, "data", 0, Err("no filter.user_id"));
         return messages;
     };
     tracing::debug!(
@@ -765,20 +859,20 @@ fn parse_activity_event(event: &ActivityEvent, ctx: &Ctx) -> Vec<Message> {
         ActivityKind::Post => {
             let read = object::<Post>(payload)
                 .and_then(|post| post_message(&post, account, &event.includes, ctx));
-            keep(&mut messages, "post", 0, read);
+            keep(&mut messages, ctx, "post", 0, read);
         }
         ActivityKind::PostDelete => {
             let read = object::<PostDelete>(payload).and_then(|delete| {
                 removal(delete.id.id(), delete.author_id.id(), account, None, ctx)
             });
-            keep(&mut messages, "post.delete", 0, read);
+            keep(&mut messages, ctx, "post.delete", 0, read);
         }
         ActivityKind::Dm => match object::<ActivityDm>(payload) {
             Ok(ActivityDm {
                 direct_message_events: Some(events),
                 users,
                 ..
-            }) => read_each(&mut messages, "dm", &events, |v| {
+            }) => read_each(&mut messages, ctx, "dm", &events, |v| {
                 dm_message(
                     &object::<DmEvent>(v)?,
                     account,
@@ -789,14 +883,109 @@ fn parse_activity_event(event: &ActivityEvent, ctx: &Ctx) -> Vec<Message> {
             }),
             Ok(v2) => keep(
                 &mut messages,
+                ctx,
                 "dm",
                 0,
                 v2_dm_message(&v2, account, &event.includes, ctx),
             ),
-            Err(reason) => keep(&mut messages, "dm", 0, Err(reason)),
+            Err(reason) => keep(&mut messages, ctx, "dm", 0, Err(reason)),
         },
+        ActivityKind::Unknown => {
+            let read = unknown_activity(event, event_type, payload, account, ctx);
+            keep(&mut messages, ctx, "unknown event type", 0, read);
+        }
     }
     messages
+}
+
+/// An X Activity event of a type Crossdesk does not know, as a placeholder message in the
+/// conversation its payload names: a post-like payload (`author_id`) in the post's thread, a
+/// DM-like one (`sender_id`) in the direct messages with the customer.
+fn unknown_activity(
+    event: &ActivityEvent,
+    event_type: &str,
+    payload: &Value,
+    account: &str,
+    ctx: &Ctx,
+) -> Read {
+    let field = |name: &str| {
+        payload
+            .get(name)
+            .and_then(|v| Lenient::deserialize(v).ok())
+            .unwrap_or_default()
+    };
+    // The payload's own id where it has one, else the event's; scoped by the event type so it
+    // never collides with the id of a post or DM Crossdesk reads.
+    let id = field("id")
+        .0
+        .or_else(|| event.event_uuid.0.clone())
+        .filter(|id| !id.trim().is_empty() && id.len() <= 128 && !id.contains(char::is_control))
+        .ok_or("unknown event type without an id")?;
+    let (author_id, direction, conversation, visibility) =
+        if let Some(author) = field("author_id").id() {
+            let replied = field("in_reply_to_user_id");
+            let (direction, customer) = sides(author, replied.id(), account)
+                .ok_or("unknown event type by the account, to no one")?;
+            let thread = field("conversation_id").id().map(str::to_string);
+            let conversation = Conversation::TweetThread {
+                conversation_id: thread.unwrap_or_else(|| id.clone()),
+                user_id: customer.to_string(),
+            };
+            (
+                author.to_string(),
+                direction,
+                conversation,
+                Visibility::Public,
+            )
+        } else if let Some(sender) = field("sender_id").id() {
+            let recipient = field("recipient_id");
+            let participants: Vec<Lenient> = payload
+                .get("participant_ids")
+                .and_then(|p| Vec::<Lenient>::deserialize(p).ok())
+                .unwrap_or_default();
+            let other = recipient.id().or_else(|| {
+                participants
+                    .iter()
+                    .filter_map(Lenient::id)
+                    .find(|p| *p != account)
+            });
+            let (direction, customer) = sides(sender, other, account)
+                .ok_or("unknown event type by the account, to no one")?;
+            let conversation = Conversation::DirectMessages {
+                account_id: account.to_string(),
+                user_id: customer.to_string(),
+            };
+            (
+                sender.to_string(),
+                direction,
+                conversation,
+                Visibility::Private,
+            )
+        } else {
+            return Err("unknown event type that names no conversation");
+        };
+    tracing::warn!(
+        event_type,
+        "unsupported X event stored with a placeholder text"
+    );
+    Ok(Some(
+        Draft {
+            platform_message_id: format!("{event_type}:{id}"),
+            conversation,
+            direction,
+            event: MessageEvent::Created,
+            author: author(&author_id, None, None),
+            text: unsupported_text(event_type),
+            attachments: Vec::new(),
+            visibility,
+            sent_at: payload
+                .get("created_at")
+                .and_then(Value::as_str)
+                .and_then(rfc3339_time),
+            replies_to: Vec::new(),
+        }
+        .into_message(ctx),
+    ))
 }
 
 fn post_message(post: &Post, account: &str, includes: &Value, ctx: &Ctx) -> Read {
@@ -846,13 +1035,12 @@ fn post_message(post: &Post, account: &str, includes: &Value, ctx: &Ctx) -> Read
 
 /// A `dm.*` payload in the v2 DM event shape (`id`, `sender_id`, `participant_ids`, …).
 fn v2_dm_message(dm: &ActivityDm, account: &str, includes: &Value, ctx: &Ctx) -> Read {
-    if dm
-        .event_type
-        .as_deref()
-        .is_some_and(|t| t != "MessageCreate")
-    {
-        return Ok(None);
-    }
+    let unknown_type = match dm.event_type.as_deref() {
+        None | Some("MessageCreate") => None,
+        // People joining or leaving a group conversation: nothing to answer.
+        Some("ParticipantsJoin" | "ParticipantsLeave") => return Ok(None),
+        Some(other) => Some(other),
+    };
     let id = dm.id.id().ok_or("DM event without id")?;
     let sender = dm.sender_id.id().ok_or("DM without sender_id")?;
     let other = dm
@@ -874,7 +1062,10 @@ fn v2_dm_message(dm: &ActivityDm, account: &str, includes: &Value, ctx: &Ctx) ->
             direction,
             event: MessageEvent::Created,
             author: profile_author(sender, profile.as_ref()),
-            text: unescape_html(dm.text.as_deref().unwrap_or_default()),
+            text: match unknown_type {
+                Some(kind) => unsupported_text(kind),
+                None => unescape_html(dm.text.as_deref().unwrap_or_default()),
+            },
             attachments: v2_attachments(dm.attachments.as_ref(), includes),
             visibility: Visibility::Private,
             sent_at: dm.created_at.as_deref().and_then(rfc3339_time),
@@ -981,6 +1172,16 @@ fn media_attachment(media: &Media) -> Attachment {
         name: None,
         size: None,
     }
+}
+
+/// The type X names a DM attachment by: the media's type, else the attachment's.
+fn attachment_type(attachment: &DmAttachment) -> String {
+    attachment
+        .media
+        .as_ref()
+        .and_then(|m| m.kind.clone())
+        .or_else(|| attachment.kind.clone())
+        .unwrap_or_default()
 }
 
 fn dm_attachment(attachment: &DmAttachment) -> Attachment {
@@ -1119,6 +1320,7 @@ fn decode_entity(s: &str) -> Option<(char, usize)> {
 mod tests {
     use super::*;
     use crate::Headers;
+    use crossdesk_core::DeliveryStatus;
 
     const SECRET: &str = "test-consumer-secret";
     /// The sample account (`for_user_id`) of the invented-id fixtures.
@@ -1142,6 +1344,8 @@ mod tests {
     }
 
     const JSON_FIXTURES: &[&str] = &[
+        "aaa-unknown-event-type.json",
+        "xaa-chat-received-unknown.json",
         "tweet-mention.json",
         "tweet-extended.json",
         "tweet-reply-own.json",
@@ -1876,12 +2080,109 @@ mod tests {
             r#"{"for_user_id":"1","tweet_create_events":[],"direct_message_events":null}"#,
             r#"{"for_user_id":"1","direct_message_events":[{"type":"message_delete","id":"5"}]}"#,
             r#"{"data":{"event_type":"profile.update.bio","filter":{"user_id":"1"},"payload":{"before":"a","after":"b"}}}"#,
-            r#"{"data":{"event_type":"chat.received","filter":{"user_id":"1"},"payload":{"id":"e4f4d3fc","sender_id":"2"}}}"#,
             r#"{"data":{"event_type":"follow.follow","filter":{"user_id":"1"},"payload":{}}}"#,
+            r#"{"data":{"event_type":"dm.read","filter":{"user_id":"1"},"payload":{"sender_id":"2"}}}"#,
             r#"{"data":null}"#,
         ] {
             assert_eq!(parse_body(body.as_bytes()), Ok(Vec::new()), "{body}");
         }
+    }
+
+    // ---- echoes and unknown events ----
+
+    #[test]
+    fn marks_the_accounts_own_tweets_and_dms_as_sent_outside_crossdesk() {
+        for name in [
+            "tweet-reply-own.json",
+            "dm-outbound.json",
+            "xaa-dm-sent.json",
+        ] {
+            let m = one(name);
+            assert_eq!(m.direction, Direction::Outbound, "{name}");
+            let delivery = m.delivery.as_ref().expect("a delivery record");
+            assert_eq!(
+                delivery.status,
+                DeliveryStatus::SentOutsideCrossdesk,
+                "{name}"
+            );
+            assert_eq!(delivery.platform_id, m.platform_message_id, "{name}");
+            assert_eq!(delivery.attempts, 0, "{name}");
+        }
+        // A customer's message is not the account's.
+        assert_eq!(one("dm.json").delivery, None);
+    }
+
+    #[test]
+    fn stores_an_unknown_activity_event_with_a_placeholder_in_its_conversation() {
+        let m = one("xaa-chat-received-unknown.json");
+        assert_eq!(m.text, "unsupported message type: chat.received");
+        assert_eq!(m.direction, Direction::Inbound);
+        assert_eq!(m.visibility, Visibility::Private);
+        assert_eq!(key(&m), format!("twitter:dm:{ACCOUNT}:4000000002"));
+        assert_eq!(m.author.platform_id, "4000000002");
+        assert_eq!(
+            m.platform_message_id.as_deref(),
+            Some("chat.received:1859000000000000300")
+        );
+        assert_eq!(
+            m.raw,
+            Some(RawRef::of(&fixture("xaa-chat-received-unknown.json")))
+        );
+        // Delivered again: the same platform id, so the writer stores it once.
+        assert_eq!(
+            one("xaa-chat-received-unknown.json").dedup_key(),
+            m.dedup_key()
+        );
+        // A post-like payload lands in the post's thread.
+        let quote = br#"{"data":{"event_uuid":"9","event_type":"post.quote.create","filter":{"user_id":"1"},"payload":{"id":"77","author_id":"2","conversation_id":"70","text":"look"}}}"#;
+        let m = &parse_body(quote).unwrap()[0];
+        assert_eq!(m.text, "unsupported message type: post.quote.create");
+        assert_eq!(key(m), "twitter:tweets:70:2");
+        assert_eq!(m.visibility, Visibility::Public);
+    }
+
+    #[test]
+    fn skips_unknown_events_that_name_no_conversation_and_keeps_the_rest() {
+        let messages = parse("aaa-unknown-event-type.json");
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert_eq!(messages[0].text, "Here is my order number: A-1234");
+        for body in [
+            // An unknown type whose payload names nobody, and the account's own unknown event.
+            r#"{"data":{"event_type":"post.pin","filter":{"user_id":"1"},"payload":{"id":"5"}}}"#,
+            r#"{"data":{"event_type":"chat.sent","filter":{"user_id":"1"},"payload":{"id":"5","sender_id":"1"}}}"#,
+            r#"{"data":{"event_type":"chat.received","filter":{"user_id":"1"},"payload":{"sender_id":"2"}}}"#,
+            r#"{"for_user_id":"1","direct_message_events":[{"type":"message_reaction_create","id":"5"}]}"#,
+        ] {
+            assert_eq!(parse_body(body.as_bytes()), Ok(Vec::new()), "{body}");
+        }
+    }
+
+    #[test]
+    fn names_an_unknown_dm_event_type_or_attachment_in_the_text() {
+        let body = br#"{"for_user_id":"1","direct_message_events":[
+            {"type":"message_reaction_create","id":"5","created_timestamp":"1795165800000","message_create":{"sender_id":"2","target":{"recipient_id":"1"},"message_data":{"text":"ignored"}}},
+            {"type":"message_create","id":"6","message_create":{"sender_id":"2","target":{"recipient_id":"1"},"message_data":{"text":"","attachment":{"type":"voice_note","media":{"type":"audio_clip","media_url_https":"https://ton.twimg.com/v.m4a"}}}}},
+            {"type":"message_create","id":"7","message_create":{"sender_id":"2","target":{"recipient_id":"1"},"message_data":{"text":"see","attachment":{"type":"poll"}}}}]}"#;
+        let messages = parse_body(body).unwrap();
+        let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "unsupported message type: message_reaction_create",
+                "unsupported message type: audio_clip",
+                "see"
+            ]
+        );
+        assert_eq!(messages[1].attachments[0].kind, AttachmentKind::Unsupported);
+        assert_eq!(messages[2].attachments[0].kind, AttachmentKind::Unsupported);
+        assert!(messages.iter().all(|m| key(m) == "twitter:dm:1:2"));
+        let v2 = br#"{"data":{"event_type":"dm.received","filter":{"user_id":"1"},"payload":{"event_type":"MessageReactionCreate","id":"8","sender_id":"2","participant_ids":["1","2"]}}}"#;
+        assert_eq!(
+            parse_body(v2).unwrap()[0].text,
+            "unsupported message type: MessageReactionCreate"
+        );
+        let join = br#"{"data":{"event_type":"dm.received","filter":{"user_id":"1"},"payload":{"event_type":"ParticipantsJoin","id":"9","sender_id":"2","participant_ids":["1","2"]}}}"#;
+        assert_eq!(parse_body(join), Ok(Vec::new()));
     }
 
     #[test]
@@ -1998,7 +2299,17 @@ mod tests {
                 assert_eq!(m.channel, ChannelKind::Twitter, "{name}");
                 assert_eq!(m.raw, Some(RawRef::of(&body)), "{name}");
                 assert_eq!(m.received_at, now(), "{name}");
-                assert!(m.delivery.is_none() && m.email.is_none(), "{name}");
+                assert!(m.email.is_none(), "{name}");
+                match m.direction {
+                    Direction::Inbound => assert!(m.delivery.is_none(), "{name}"),
+                    Direction::Outbound => assert_eq!(
+                        m.delivery,
+                        Some(Delivery::sent_outside_crossdesk(
+                            m.platform_message_id.as_deref().unwrap()
+                        )),
+                        "{name}"
+                    ),
+                }
                 assert!(key(&m).starts_with("twitter:"), "{name}");
                 assert!(!m.customer_identities().is_empty(), "{name}");
             }

@@ -385,6 +385,7 @@ impl TicketStore for MapStore {
                 updated_at: message.received_at,
                 preview: String::new(),
                 message_count: 0,
+                related_tickets: Vec::new(),
             });
         ticket.message_count += 1;
         ticket.updated_at = message.received_at;

@@ -175,7 +175,12 @@ impl AgentDesk {
         let target = messages
             .iter()
             .rev()
-            .filter(|m| m.direction == Direction::Inbound && m.event != MessageEvent::Removed)
+            // Automatic mail (an auto-reply, a bounce) is never answered.
+            .filter(|m| {
+                m.direction == Direction::Inbound
+                    && m.event != MessageEvent::Removed
+                    && !m.is_automatic()
+            })
             .find(|m| request.channel.is_none_or(|c| c == m.channel))
             .ok_or_else(|| {
                 AgentError::Conflict(match request.channel {
@@ -227,6 +232,7 @@ impl AgentDesk {
             new_ticket: NewTicket {
                 id: id.clone(),
                 subject: ticket.subject.clone(),
+                related_tickets: Vec::new(),
             },
         };
         self.store

@@ -5,7 +5,10 @@
 //! Nothing here knows about AWS, Lambda or an HTTP framework.
 
 pub mod agent;
+mod echo;
 pub mod ids;
+pub mod mail_signature;
+pub mod mail_threading;
 pub mod model;
 pub mod ports;
 pub mod writer;

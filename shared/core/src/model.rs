@@ -267,6 +267,17 @@ pub struct EmailDetails {
     /// Whether the mail had only an HTML body (the text is a rendering of it).
     #[serde(default)]
     pub html_only: bool,
+    /// Whether a machine sent it: an auto-reply, a bounce (delivery status notification) or
+    /// bulk/list mail (`Auto-Submitted`, `X-Autoreply`, `X-Autorespond`, `Precedence`, a
+    /// `multipart/report`, an empty `Return-Path`, a `MAILER-DAEMON` sender). Such a mail never
+    /// reopens a ticket and is never answered.
+    #[serde(default)]
+    pub auto_submitted: bool,
+    /// The signature beside the ticket id in the plus-address the mail was sent to
+    /// (`support+<ticket>.<signature>@…`), not yet checked; the writer checks it against the
+    /// email thread key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_signature: Option<String>,
 }
 
 /// Where the raw platform payload of a message is archived, for audit.
@@ -285,7 +296,8 @@ impl RawRef {
     }
 }
 
-/// Delivery state of an outbound message sent through Crossdesk.
+/// Delivery state of an outbound message: a Crossdesk reply's progress, or
+/// [`DeliveryStatus::SentOutsideCrossdesk`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryStatus {
@@ -297,6 +309,10 @@ pub enum DeliveryStatus {
     Failed,
     /// The sender stopped between calling the platform and recording the answer; an agent decides.
     Unknown,
+    /// Not a Crossdesk reply: the page or account sent it outside Crossdesk (Meta Business Suite,
+    /// the Messenger or X app, another tool) and Crossdesk saw it go out through the platform's
+    /// echo or webhook.
+    SentOutsideCrossdesk,
 }
 
 /// Why a delivery failed.
@@ -339,6 +355,35 @@ impl Delivery {
             sending_since: None,
         }
     }
+
+    /// The record of a message the page or account sent outside Crossdesk, seen on the platform
+    /// with this id.
+    pub fn sent_outside_crossdesk(platform_id: &str) -> Self {
+        Delivery {
+            status: DeliveryStatus::SentOutsideCrossdesk,
+            platform_id: Some(platform_id.to_string()),
+            ..Delivery::queued()
+        }
+    }
+
+    /// Whether this records a reply sent (or being sent) through Crossdesk.
+    pub fn is_crossdesk_reply(&self) -> bool {
+        self.status != DeliveryStatus::SentOutsideCrossdesk
+    }
+}
+
+/// The start of the text Crossdesk stores for content it cannot read (an unknown event,
+/// attachment or field); the raw payload stays archived for audit.
+pub const UNSUPPORTED_PREFIX: &str = "unsupported message type: ";
+
+/// The placeholder text for content of an unknown `kind`: `unsupported message type: <kind>`.
+pub fn unsupported_text(kind: &str) -> String {
+    let kind: String = kind.chars().filter(|c| !c.is_control()).take(80).collect();
+    let kind = match kind.trim() {
+        "" => "unknown",
+        kind => kind,
+    };
+    format!("{UNSUPPORTED_PREFIX}{kind}")
 }
 
 /// One message in Crossdesk's normalized model, whatever channel it came from.
@@ -388,7 +433,8 @@ pub struct Message {
     /// Where the raw payload is archived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<RawRef>,
-    /// Delivery record, for outbound messages sent through Crossdesk.
+    /// Delivery record of an outbound message: how a Crossdesk reply went out, or that the page
+    /// or account sent it outside Crossdesk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
 }
@@ -400,6 +446,18 @@ impl Message {
         self.platform_message_id
             .as_ref()
             .map(|id| format!("{}:{id}", self.channel))
+    }
+
+    /// Whether a machine sent it (an auto-reply, a bounce, bulk mail): see
+    /// [`EmailDetails::auto_submitted`].
+    pub fn is_automatic(&self) -> bool {
+        self.email.as_ref().is_some_and(|e| e.auto_submitted)
+    }
+
+    /// Whether storing it reopens a pending or solved ticket: a customer's own message does; the
+    /// company's messages and automatic mail do not.
+    pub fn reopens_ticket(&self) -> bool {
+        self.direction == Direction::Inbound && !self.is_automatic()
     }
 
     /// The identities of the customer this message is with, strongest first.
@@ -511,6 +569,11 @@ pub struct Ticket {
     pub preview: String,
     /// How many messages it holds.
     pub message_count: u64,
+    /// Tickets this one is possibly related to: a mail that referenced them but could not be
+    /// threaded into them (its sender is not one of their participants, or the reference is not
+    /// one Crossdesk signed or received there) started this ticket instead.
+    #[serde(default)]
+    pub related_tickets: Vec<TicketId>,
 }
 
 /// A customer, with the identities by which each channel knows them.

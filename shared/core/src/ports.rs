@@ -57,6 +57,8 @@ pub struct NewTicket {
     pub id: TicketId,
     /// Its subject.
     pub subject: String,
+    /// Tickets it is possibly related to (stored as the ticket's `related_tickets`).
+    pub related_tickets: Vec<TicketId>,
 }
 
 /// Where the writer wants a message to go. The store resolves it atomically.
@@ -145,8 +147,10 @@ pub trait TicketStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<ContactId, StoreError>;
 
-    /// Stores a message in the ticket its route leads to, creating the ticket when needed, all
-    /// or nothing. An inbound message reopens a pending or solved ticket.
+    /// Stores a message in the ticket its route leads to, creating the ticket (with the route's
+    /// `new_ticket`, its related tickets included) when needed, all or nothing. A message that
+    /// [reopens tickets](Message::reopens_ticket) (a customer's own, not automatic mail) reopens
+    /// a pending or solved ticket.
     async fn append_message(
         &self,
         route: &Route,

@@ -9,6 +9,11 @@
 //! 4. Otherwise the conversation key decides: the ticket already holding that conversation, or a
 //!    new one.
 //!
+//! An inbound email follows rules 2 and 3 only when the reference is one Crossdesk vouches for
+//! and the sender is a participant of the ticket; otherwise it starts a ticket of its own,
+//! linked as possibly related; Crossdesk's own mail coming back is not ticketed
+//! ([`crate::mail_threading`]).
+//!
 //! A platform message already stored is a duplicate: acknowledged, not stored again.
 
 use std::sync::Arc;
@@ -16,7 +21,8 @@ use std::sync::Arc;
 use thiserror::Error;
 use tracing::{debug, info};
 
-use crate::ids::{IdError, MessageId, TicketId};
+use crate::ids::{ContactId, IdError, MessageId, TicketId};
+use crate::mail_threading::{self, is_inbound_email, EmailThreading};
 use crate::model::{ticket_subject, Direction, Message, MessageEvent};
 use crate::ports::{NewTicket, Revision, Route, StoreError, TicketStore};
 
@@ -69,18 +75,31 @@ pub enum WriteOutcome {
     },
     /// A removal of a message Crossdesk never stored: nothing to do.
     Ignored,
+    /// A mail Crossdesk sent itself, come back (a mail loop): acknowledged, not ticketed.
+    OwnMail,
 }
 
 /// Threads messages into tickets through a [`TicketStore`].
 #[derive(Clone)]
 pub struct TicketWriter {
     store: Arc<dyn TicketStore>,
+    email: Arc<EmailThreading>,
 }
 
 impl TicketWriter {
-    /// A writer over the given store.
+    /// A writer over the given store, knowing no email thread key or support address.
     pub fn new(store: Arc<dyn TicketStore>) -> Self {
-        TicketWriter { store }
+        TicketWriter {
+            store,
+            email: Arc::default(),
+        }
+    }
+
+    /// The same writer, checking email references with this key and recognizing mail from this
+    /// support address as its own.
+    pub fn with_email_threading(mut self, email: EmailThreading) -> Self {
+        self.email = Arc::new(email);
+        self
     }
 
     /// Threads and stores one message.
@@ -107,20 +126,15 @@ impl TicketWriter {
             }
         }
 
-        let route = self.route(message).await?;
-        let contact = match self.known_customer(message, &route).await? {
-            Some(contact) => contact,
-            None => {
-                self.store
-                    .resolve_contact(
-                        &message.customer_identities(),
-                        customer_name(message),
-                        message.received_at,
-                    )
-                    .await?
-            }
-        };
+        if is_inbound_email(message) && self.email.is_own_mail(message) {
+            info!("Crossdesk's own mail came back (a mail loop): not ticketed");
+            return Ok(WriteOutcome::OwnMail);
+        }
+        let (route, contact) = self.place(message).await?;
         let appended = self.store.append_message(&route, message, &contact).await?;
+        // An echo of a Crossdesk reply confirms the reply instead of being stored again.
+        let appended =
+            crate::echo::settle(self.store.as_ref(), message, appended, &route, &contact).await?;
         if appended.duplicate {
             debug!(ticket_id = %appended.ticket_id, "duplicate delivery acknowledged");
             return Ok(WriteOutcome::Duplicate {
@@ -134,6 +148,35 @@ impl TicketWriter {
             message_id: appended.message_id,
             created_ticket: appended.created_ticket,
         })
+    }
+
+    /// Where a message goes and who its customer is. An inbound email's sender is resolved
+    /// first: the email threading rules ask whether they take part in the ticket referenced.
+    async fn place(&self, message: &Message) -> Result<(Route, ContactId), WriteError> {
+        if is_inbound_email(message) {
+            let contact = self.resolve_customer(message).await?;
+            let route =
+                mail_threading::route(self.store.as_ref(), &self.email, message, &contact).await?;
+            return Ok((route, contact));
+        }
+        let route = self.route(message).await?;
+        let contact = match self.known_customer(message, &route).await? {
+            Some(contact) => contact,
+            None => self.resolve_customer(message).await?,
+        };
+        Ok((route, contact))
+    }
+
+    /// The contact the message's customer identities lead to (created when none does).
+    async fn resolve_customer(&self, message: &Message) -> Result<ContactId, WriteError> {
+        Ok(self
+            .store
+            .resolve_contact(
+                &message.customer_identities(),
+                customer_name(message),
+                message.received_at,
+            )
+            .await?)
     }
 
     /// The customer of the ticket an outbound message answers into. The company's own message
@@ -179,6 +222,7 @@ impl TicketWriter {
                     &message.text,
                     &message.attachments,
                 ),
+                related_tickets: Vec::new(),
             },
         })
     }

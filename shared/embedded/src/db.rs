@@ -11,7 +11,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use thiserror::Error;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a writer waits for another connection's lock before giving up as unavailable.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS tickets (
     created_at       INTEGER NOT NULL,
     updated_at       INTEGER NOT NULL,
     preview          TEXT    NOT NULL,
-    message_count    INTEGER NOT NULL
+    message_count    INTEGER NOT NULL,
+    related_tickets  TEXT    NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS tickets_by_activity ON tickets (updated_at DESC, id);
 CREATE INDEX IF NOT EXISTS tickets_by_status ON tickets (status, updated_at DESC, id);
@@ -183,6 +184,7 @@ impl Database {
             )));
         }
         tx.execute_batch(SCHEMA).map_err(fail)?;
+        migrate(&tx).map_err(fail)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(fail)?;
         tx.commit().map_err(fail)?;
@@ -211,6 +213,20 @@ impl Database {
             ))),
         }
     }
+}
+
+/// Brings a database made by an older build up to [`SCHEMA_VERSION`] (the tables it lacked are
+/// created by the schema itself): version 2 added `tickets.related_tickets`.
+fn migrate(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    let has_related = tx
+        .prepare("SELECT 1 FROM pragma_table_info('tickets') WHERE name = 'related_tickets'")?
+        .exists([])?;
+    if !has_related {
+        tx.execute_batch(
+            "ALTER TABLE tickets ADD COLUMN related_tickets TEXT NOT NULL DEFAULT '[]'",
+        )?;
+    }
+    Ok(())
 }
 
 /// Locks the connection. A panic while holding it cannot leave a transaction open (rusqlite rolls

@@ -7,14 +7,14 @@
 //! the same path (WAL mode lets several connections share the file). Every call runs on tokio's
 //! blocking pool; every write is one `BEGIN IMMEDIATE` transaction.
 //!
-//! # Schema (version 1, in `PRAGMA user_version`)
+//! # Schema (version 2, in `PRAGMA user_version`)
 //!
 //! The connection runs with `journal_mode=WAL`, `synchronous=FULL`, `foreign_keys=ON` and a
 //! 5 s busy timeout. Timestamps are integers: nanoseconds since the Unix epoch, UTC.
 //!
 //! | table | columns | keys and indexes |
 //! |---|---|---|
-//! | `tickets` | `id`, `status` (`open`/`pending`/`solved`), `channel`, `subject`, `contact_id`, `conversation_key` (the one that started it), `created_at`, `updated_at`, `preview`, `message_count` | primary key `id`; `(updated_at DESC, id)`; `(status, updated_at DESC, id)` |
+//! | `tickets` | `id`, `status` (`open`/`pending`/`solved`), `channel`, `subject`, `contact_id`, `conversation_key` (the one that started it), `created_at`, `updated_at`, `preview`, `message_count`, `related_tickets` (JSON array of ticket ids; version 2 adds it to older files) | primary key `id`; `(updated_at DESC, id)`; `(status, updated_at DESC, id)` |
 //! | `messages` | `seq` (insertion order), `id`, `ticket_id`, `channel`, `platform_message_id` (null for a reply not yet sent), `sent_at`, `revised_at` (last edit/removal applied), `body` (the `Message` as JSON) | primary key `seq`; unique `id`; **unique `(channel, platform_message_id)`**: the dedup; `(ticket_id, sent_at, seq)` |
 //! | `conversation_keys` | `key`, `ticket_id` | primary key `key`: one ticket per conversation |
 //! | `contacts` | `seq`, `id`, `name`, `created_at` | unique `id` |

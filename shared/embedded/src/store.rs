@@ -5,9 +5,9 @@ use std::path::Path;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crossdesk_core::{
-    first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey, Delivery, Direction,
-    EmailAddress, Identity, Message, MessageEvent, MessageId, Revision, Route, StoreError, Ticket,
-    TicketFilter, TicketId, TicketStatus, TicketStore,
+    first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey, Delivery, EmailAddress,
+    Identity, Message, MessageEvent, MessageId, Revision, Route, StoreError, Ticket, TicketFilter,
+    TicketId, TicketStatus, TicketStore,
 };
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
@@ -219,7 +219,7 @@ impl TicketStore for SqliteStore {
 }
 
 const TICKET_COLUMNS: &str = "id, status, channel, subject, contact_id, conversation_key, \
-                              created_at, updated_at, preview, message_count";
+                              created_at, updated_at, preview, message_count, related_tickets";
 
 /// Reads a text column through a parse, reporting a failed parse as corrupt data.
 fn parsed<T, E>(
@@ -247,6 +247,7 @@ fn ticket_from_row(row: &Row<'_>) -> rusqlite::Result<Ticket> {
         updated_at: from_nanos(row.get(7)?),
         preview: row.get(8)?,
         message_count: row.get(9)?,
+        related_tickets: parsed(row, 10, |s| serde_json::from_str::<Vec<TicketId>>(s))?,
     })
 }
 
@@ -436,8 +437,8 @@ fn append(
             }
             tx.prepare_cached(
                 "INSERT INTO tickets (id, status, channel, subject, contact_id, conversation_key, \
-                 created_at, updated_at, preview, message_count) \
-                 VALUES (?1, 'open', ?2, ?3, ?4, ?5, ?6, ?6, '', 0)",
+                 created_at, updated_at, preview, message_count, related_tickets) \
+                 VALUES (?1, 'open', ?2, ?3, ?4, ?5, ?6, ?6, '', 0, ?7)",
             )?
             .execute(params![
                 new.id.as_str(),
@@ -446,6 +447,7 @@ fn append(
                 contact.as_str(),
                 key,
                 received_at,
+                encode(&new.related_tickets)?,
             ])?;
             claim_key(&tx, &new.id)?;
             debug!(ticket_id = %new.id, "ticket created");
@@ -476,7 +478,7 @@ fn append(
     .execute(params![
         received_at,
         first_line(&message.text, PREVIEW_CHARS),
-        message.direction == Direction::Inbound,
+        message.reopens_ticket(),
         ticket_id.as_str(),
     ])?;
     tx.commit()?;
@@ -612,7 +614,7 @@ mod tests {
             WriteOutcome::Stored { ticket_id, .. }
             | WriteOutcome::Duplicate { ticket_id, .. }
             | WriteOutcome::Revised { ticket_id, .. } => ticket_id.clone(),
-            WriteOutcome::Ignored => panic!("ignored"),
+            WriteOutcome::Ignored | WriteOutcome::OwnMail => panic!("not stored: {outcome:?}"),
         }
     }
 
@@ -775,6 +777,7 @@ mod tests {
             new_ticket: NewTicket {
                 id: t,
                 subject: "s".into(),
+                related_tickets: Vec::new(),
             },
         };
         let err = store
@@ -811,6 +814,7 @@ mod tests {
                     new_ticket: NewTicket {
                         id: TicketId::generate(),
                         subject: "s".into(),
+                        related_tickets: Vec::new(),
                     },
                 },
                 &m,
@@ -831,6 +835,42 @@ mod tests {
             .unwrap();
         let err = SqliteStore::open(&path).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_gains_related_tickets_and_keeps_its_tickets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crossdesk.db");
+        {
+            // The tickets table as version 1 made it, with one ticket.
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE tickets (id TEXT PRIMARY KEY, status TEXT NOT NULL, \
+                 channel TEXT NOT NULL, subject TEXT NOT NULL, contact_id TEXT NOT NULL, \
+                 conversation_key TEXT NOT NULL, created_at INTEGER NOT NULL, \
+                 updated_at INTEGER NOT NULL, preview TEXT NOT NULL, \
+                 message_count INTEGER NOT NULL); \
+                 INSERT INTO tickets VALUES ('K3F9Q2XA', 'open', 'email', 'Old', \
+                 'ct_0123456789abcdef0123456789abcdef', 'email:thread:a@b.c', 0, 0, '', 0); \
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let old = store
+            .get_ticket(&TicketId::parse("K3F9Q2XA").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.subject, "Old");
+        assert!(old.related_tickets.is_empty());
+        // Reopening the migrated file changes nothing.
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.list_tickets(&TicketFilter::default()).await.unwrap(),
+            vec![old]
+        );
     }
 
     #[test]

@@ -16,13 +16,16 @@ use crossdesk_channels::email_reply::EmailReplySettings;
 use crossdesk_channels::senders::{SenderConfigError, SenderSettings};
 use crossdesk_channels::{ChatChannel, FacebookChannel, TwitterChannel};
 use crossdesk_core::agent::AgentDesk;
+use crossdesk_core::mail_signature::EmailThreadKey;
+use crossdesk_core::mail_threading::EmailThreading;
 use crossdesk_core::writer::TicketWriter;
 use crossdesk_core::{
     ChannelKind, Clock, EmailAddress, InboundQueue, Message, OutboundJob, RawArchive, SystemClock,
 };
 use crossdesk_http::{agent_router, webhook_router, AgentState, ChannelSlot, IngestState};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
+use tracing::warn;
 
 use crate::auth::JwtClaimsAuth;
 use crate::ses::RawMailSource;
@@ -184,15 +187,41 @@ impl Deployment {
         })
     }
 
-    /// The ticket writer and the decoder of inbound queue bodies.
-    pub fn ticket_writer(&self) -> (Arc<dyn InboundDecoder>, TicketWriter) {
-        (self.inbound.clone(), TicketWriter::new(self.store.clone()))
+    /// The ticket writer and the decoder of inbound queue bodies. The writer checks email
+    /// references with the secret's `email_thread_key` and recognizes mail from
+    /// `CROSSDESK_EMAIL_FROM` (read through `env`) as Crossdesk's own.
+    pub fn ticket_writer(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Arc<dyn InboundDecoder>, TicketWriter), DeployError> {
+        let threading = EmailThreading {
+            thread_key: self.email_thread_key()?,
+            support_address: support_address(&env)?,
+        };
+        if threading.thread_key.is_none() {
+            warn!("email_thread_key is not set: no email reference counts as signed");
+        }
+        let writer = TicketWriter::new(self.store.clone()).with_email_threading(threading);
+        Ok((self.inbound.clone(), writer))
+    }
+
+    /// The secret's `email_thread_key`, checked.
+    fn email_thread_key(&self) -> Result<Option<EmailThreadKey>, DeployError> {
+        self.secrets
+            .email_thread_key
+            .as_ref()
+            .map(|key| EmailThreadKey::new(key.expose_secret().as_bytes()))
+            .transpose()
+            .map_err(|e| DeployError::Invalid {
+                name: "email_thread_key",
+                reason: e.to_string(),
+            })
     }
 
     /// The reply sender and the decoder of outbound queue bodies. Sending credentials come from
-    /// the secrets; platform URLs, `CROSSDESK_EMAIL_FROM` and `CROSSDESK_EMAIL_FROM_NAME` through
-    /// `env`. A channel without credentials has no sender: its replies fail with
-    /// `channel_not_configured`.
+    /// the secrets (email needs `email_thread_key`, which signs its references); platform URLs,
+    /// `CROSSDESK_EMAIL_FROM` and `CROSSDESK_EMAIL_FROM_NAME` through `env`. A channel without
+    /// credentials has no sender: its replies fail with `channel_not_configured`.
     pub fn reply_sender(
         &self,
         env: impl Fn(&str) -> Option<String>,
@@ -217,20 +246,24 @@ impl Deployment {
         for (channel, sender) in settings.senders()? {
             delivery = delivery.with_sender(channel, sender);
         }
-        if let Some(from) = get("CROSSDESK_EMAIL_FROM") {
-            let support_address =
-                EmailAddress::parse(from.trim()).map_err(|e| DeployError::Invalid {
-                    name: "CROSSDESK_EMAIL_FROM",
-                    reason: e.to_string(),
-                })?;
-            let sender = SesEmailSender::new(
-                aws_sdk_sesv2::Client::new(&self.sdk),
-                EmailReplySettings {
-                    support_address,
-                    display_name: get("CROSSDESK_EMAIL_FROM_NAME"),
-                },
-            );
-            delivery = delivery.with_sender(ChannelKind::Email, Arc::new(sender));
+        match (support_address(&env)?, self.email_thread_key()?) {
+            (Some(support_address), Some(thread_key)) => {
+                let sender = SesEmailSender::new(
+                    aws_sdk_sesv2::Client::new(&self.sdk),
+                    EmailReplySettings {
+                        support_address,
+                        display_name: get("CROSSDESK_EMAIL_FROM_NAME"),
+                        thread_key,
+                    },
+                );
+                delivery = delivery.with_sender(ChannelKind::Email, Arc::new(sender));
+            }
+            (Some(_), None) => {
+                warn!(
+                    "email replies are off: the secret has no email_thread_key to sign them with"
+                );
+            }
+            (None, _) => {}
         }
         Ok((self.outbound.clone(), delivery))
     }
@@ -249,6 +282,21 @@ impl Deployment {
             clock: self.clock.clone(),
         }
     }
+}
+
+/// `CROSSDESK_EMAIL_FROM`, the support address, when set.
+fn support_address(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<EmailAddress>, DeployError> {
+    env("CROSSDESK_EMAIL_FROM")
+        .filter(|v| !v.trim().is_empty())
+        .map(|from| {
+            EmailAddress::parse(from.trim()).map_err(|e| DeployError::Invalid {
+                name: "CROSSDESK_EMAIL_FROM",
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
 }
 
 /// The parts of the email ingest function.

@@ -39,6 +39,9 @@ fn event_file(path: &str) -> Vec<u8> {
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
 
+/// The email thread key of the test deployment's secret.
+const EMAIL_THREAD_KEY: &str = "test-email-thread-key-0123456789";
+
 /// A deployment on fresh resources in moto, with the test secrets of `events/aws/README.md`.
 async fn deployment() -> Deployment {
     assert!(
@@ -56,6 +59,7 @@ async fn deployment() -> Deployment {
         facebook_verify_token: secret("test-verify-token"),
         twitter_consumer_secret: secret("test-twitter-consumer-secret"),
         chat_secret: secret("test-chat-secret"),
+        email_thread_key: secret(EMAIL_THREAD_KEY),
         ..ChannelSecrets::default()
     };
     let mut deployment = Deployment::assemble(sdk, config, secrets);
@@ -252,7 +256,7 @@ async fn ticket_writer_stores_a_batch_and_reports_only_what_failed() {
         ("r5", "poison".into(), "{not a message".into()),
         ("r6", group(&text), json(&text)), // a duplicate delivery
     ]);
-    let (decoder, writer) = d.ticket_writer();
+    let (decoder, writer) = d.ticket_writer(|_| None).unwrap();
     let response = write_batch(event, decoder.as_ref(), &writer).await;
     let failed: Vec<&str> = response
         .batch_item_failures
@@ -412,6 +416,68 @@ async fn receive_records(d: &Deployment, queue_url: &str) -> Vec<SqsMessage> {
 }
 
 #[tokio::test]
+async fn ticket_writer_checks_email_references_with_the_secrets_key_and_drops_its_own_mail() {
+    use crossdesk_core::writer::WriteOutcome;
+    let d = deployment().await;
+    let env =
+        |name: &str| (name == "CROSSDESK_EMAIL_FROM").then(|| "support@sample.example".to_string());
+    let (_, writer) = d.ticket_writer(env).unwrap();
+    let mail = |raw: &[u8]| {
+        crossdesk_channels::EmailChannel::parse_mime(raw, signed_at())
+            .unwrap()
+            .remove(0)
+    };
+    let first = writer
+        .write(&mail(&event_file("email/plain-and-html.eml")))
+        .await
+        .unwrap();
+    let WriteOutcome::Stored { ticket_id, .. } = first else {
+        panic!("{first:?}");
+    };
+    let key =
+        crossdesk_core::mail_signature::EmailThreadKey::new(EMAIL_THREAD_KEY.as_bytes()).unwrap();
+
+    // The customer answers to the signed plus-address only: it threads.
+    let answer = format!(
+        "From: alex@example.com\r\nTo: support+{ticket_id}.{}@sample.example\r\nMessage-ID: <a2@mail.example.com>\r\n\r\nThanks!\r\n",
+        key.ticket_signature(&ticket_id)
+    );
+    assert!(matches!(
+        writer.write(&mail(answer.as_bytes())).await.unwrap(),
+        WriteOutcome::Stored { ticket_id: t, created_ticket: false, .. } if t == ticket_id
+    ));
+    // A stranger with the same address: a new ticket, possibly related.
+    let hijack = answer
+        .replace("alex@example.com", "eve@evil.example")
+        .replace("a2@", "e1@");
+    let WriteOutcome::Stored {
+        ticket_id: other,
+        created_ticket: true,
+        ..
+    } = writer.write(&mail(hijack.as_bytes())).await.unwrap()
+    else {
+        panic!("the stranger's mail starts a ticket");
+    };
+    let other = d.store.get_ticket(&other).await.unwrap().unwrap();
+    assert_eq!(other.related_tickets, vec![ticket_id.clone()]);
+    // Mail from the support address is Crossdesk's own, come back.
+    let own = "From: Sample Support <support@sample.example>\r\nTo: alex@example.com\r\nMessage-ID: <x1@sample.example>\r\n\r\nWe corrected the address.\r\n";
+    assert_eq!(
+        writer.write(&mail(own.as_bytes())).await.unwrap(),
+        WriteOutcome::OwnMail
+    );
+    assert_eq!(
+        d.store
+            .get_ticket(&ticket_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .message_count,
+        2
+    );
+}
+
+#[tokio::test]
 async fn reply_sender_sends_an_email_reply_through_ses_once_and_records_it() {
     let d = deployment().await;
     let ses = aws_sdk_sesv2::Client::new(&d.sdk);
@@ -503,7 +569,7 @@ async fn reply_sender_sends_an_email_reply_through_ses_once_and_records_it() {
         .filter(|m| {
             m["raw_data"]
                 .as_str()
-                .is_some_and(|raw| raw.contains(&format!("crossdesk.{}@", reply.id)))
+                .is_some_and(|raw| raw.contains(&format!("crossdesk.{}.{ticket}.", reply.id)))
         })
         .collect();
     assert_eq!(mails.len(), 1, "sent once");
@@ -523,5 +589,24 @@ async fn reply_sender_sends_an_email_reply_through_ses_once_and_records_it() {
     assert_eq!(
         mails[0]["destinations"][0], "alex@example.com",
         "addressed to the customer"
+    );
+    // Its Message-ID and Reply-To are signed with the secret's email thread key.
+    let key =
+        crossdesk_core::mail_signature::EmailThreadKey::new(EMAIL_THREAD_KEY.as_bytes()).unwrap();
+    assert!(matches!(
+        key.check_message_id(parsed.message_id().unwrap()),
+        crossdesk_core::mail_signature::MessageIdCheck::Signed { ticket: t, .. } if t == ticket
+    ));
+    let reply_to = parsed
+        .reply_to()
+        .and_then(|a| a.first())
+        .and_then(|a| a.address())
+        .unwrap();
+    assert_eq!(
+        reply_to,
+        format!(
+            "support+{ticket}.{}@sample.example",
+            key.ticket_signature(&ticket)
+        )
     );
 }

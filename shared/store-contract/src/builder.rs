@@ -1,6 +1,8 @@
 //! A small builder of normalized messages for the contract tests, so no test pastes JSON.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use crossdesk_core::mail_signature::EmailThreadKey;
+use crossdesk_core::mail_threading::EmailThreading;
 use crossdesk_core::{
     Attachment, AttachmentKind, Author, ChannelKind, Conversation, Delivery, Direction,
     EmailAddress, EmailDetails, Message, MessageEvent, MessageId, RawRef, TicketId, Visibility,
@@ -11,6 +13,22 @@ pub const PAGE_ID: &str = "page-1";
 
 /// The support address the test emails are sent to.
 pub const SUPPORT_ADDRESS: &str = "support@crossdesk.example";
+
+/// The email thread key the contract's writer signs and checks references with.
+pub const EMAIL_THREAD_KEY: &[u8] = b"contract-test-email-thread-key-0123456789";
+
+/// The contract's email thread key.
+pub fn thread_key() -> EmailThreadKey {
+    EmailThreadKey::new(EMAIL_THREAD_KEY).expect("a key long enough")
+}
+
+/// What the contract's writer knows of email: [`thread_key`] and [`SUPPORT_ADDRESS`].
+pub fn email_threading() -> EmailThreading {
+    EmailThreading {
+        thread_key: Some(thread_key()),
+        support_address: Some(EmailAddress::parse(SUPPORT_ADDRESS).expect("a valid address")),
+    }
+}
 
 /// A fixed instant (2024-05-01 10:00:00 UTC) plus `secs` seconds: tests speak in offsets.
 pub fn at(secs: i64) -> DateTime<Utc> {
@@ -238,6 +256,36 @@ impl MessageBuilder {
         self
     }
 
+    /// Names a ticket through a plus-address carrying this signature
+    /// (`support+<ticket>.<signature>@…`).
+    pub fn signed_ticket_ref(mut self, ticket: &TicketId, signature: &str) -> Self {
+        self.message.ticket_ref = Some(ticket.clone());
+        if let Some(email) = &mut self.message.email {
+            email.ticket_signature = Some(signature.to_string());
+        }
+        self
+    }
+
+    /// Also addressed to (`To`/`Cc`) these addresses, besides support.
+    pub fn copying(mut self, addresses: &[&str]) -> Self {
+        if let Some(email) = &mut self.message.email {
+            email.to.extend(
+                addresses
+                    .iter()
+                    .map(|a| EmailAddress::parse(a).expect("a valid address")),
+            );
+        }
+        self
+    }
+
+    /// Sent by a machine: an auto-reply or a bounce (`email.auto_submitted`).
+    pub fn automatic(mut self) -> Self {
+        if let Some(email) = &mut self.message.email {
+            email.auto_submitted = true;
+        }
+        self
+    }
+
     /// The subject line.
     pub fn subject(mut self, subject: &str) -> Self {
         self.message.subject = Some(subject.to_string());
@@ -273,6 +321,8 @@ impl MessageBuilder {
         if let Some(email) = &mut self.message.email {
             email.quoted_text = Some("> earlier text".to_string());
             email.html_only = true;
+            email.auto_submitted = true;
+            email.ticket_signature = Some("0123456789abcdefghjkmnpqrs".to_string());
             email
                 .to
                 .push(EmailAddress::parse("cc@example.org").expect("valid"));

@@ -14,13 +14,14 @@ use crossdesk_core::{
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
-use crate::builder::{at, MessageBuilder as M};
+use crate::builder::{at, email_threading, thread_key, MessageBuilder as M, SUPPORT_ADDRESS};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
+/// The writer under test, knowing the contract's email thread key and support address.
 fn writer(store: &Arc<dyn TicketStore>) -> TicketWriter {
-    TicketWriter::new(Arc::clone(store))
+    TicketWriter::new(Arc::clone(store)).with_email_threading(email_threading())
 }
 
 /// Writes a message the writer must store; returns (ticket, message, created_ticket).
@@ -75,6 +76,7 @@ fn route(message: &Message, ticket: Option<&TicketId>) -> Route {
         new_ticket: NewTicket {
             id: TicketId::generate(),
             subject: "direct append".to_string(),
+            related_tickets: Vec::new(),
         },
     }
 }
@@ -204,22 +206,34 @@ pub async fn email_reply_threads_by_references(store: Arc<dyn TicketStore>) {
     assert_eq!(t2, t, "the reply threads by its references");
     assert!(!created);
 
-    // A later mail of the reply's thread without references follows the claimed thread key.
+    // A later mail of the reply's thread answers the reply: it follows.
     let follow_up = M::email("alex@example.com", "a3@mail.example")
         .in_thread("a2@mail.example")
+        .replying_to(&["a2@mail.example"])
         .at(120)
         .build();
     let (t3, _, _) = write_stored(&w, &follow_up).await;
-    assert_eq!(t3, t, "the reply's thread now belongs to the ticket");
+    assert_eq!(t3, t, "the follow-up threads by its reference");
+
+    // A mail that only claims the thread's root, referencing nothing stored, is not let in by
+    // the claim: the root is a header its sender wrote.
+    let claim = M::email("alex@example.com", "a4@mail.example")
+        .in_thread("a2@mail.example")
+        .at(150)
+        .build();
+    let (t4, _, created) = write_stored(&w, &claim).await;
+    assert!(created);
+    assert_ne!(t4, t);
 
     // References nobody stored: a new ticket.
     let unrelated = M::email("alex@example.com", "b1@mail.example")
         .replying_to(&["never-seen@mail.example"])
         .at(180)
         .build();
-    let (t4, _, created) = write_stored(&w, &unrelated).await;
+    let (t5, _, created) = write_stored(&w, &unrelated).await;
     assert!(created);
-    assert_ne!(t4, t);
+    assert_ne!(t5, t);
+    assert!(ticket(&store, &t5).await.related_tickets.is_empty());
     assert_eq!(ticket(&store, &t).await.message_count, 3);
 }
 
@@ -249,13 +263,19 @@ pub async fn platform_id_lookup_takes_the_first_known_id(store: Arc<dyn TicketSt
     assert_eq!(find(ChannelKind::Instagram, &["m2"]).await, None);
 }
 
-/// A message naming an existing ticket (plus-address, `[#ID]`) goes there.
+/// A mail naming an existing ticket with a signed plus-address (`support+<id>.<signature>@…`)
+/// goes there when its sender takes part in the ticket (here: the chat customer who gave the
+/// same email address).
 pub async fn ticket_reference_threads_into_the_ticket(store: Arc<dyn TicketStore>) {
     let w = writer(&store);
-    let (t, _, _) = write_stored(&w, &M::chat("s1", "v1", "c1").at(0).build()).await;
+    let chat = M::chat("s1", "v1", "c1")
+        .author_email("alex@example.com")
+        .at(0)
+        .build();
+    let (t, _, _) = write_stored(&w, &chat).await;
     let mail = M::email("alex@example.com", "x1@mail.example")
         .subject(&format!("[#{t}] about my chat"))
-        .ticket_ref(&t)
+        .signed_ticket_ref(&t, &thread_key().ticket_signature(&t))
         .at(60)
         .build();
     let (t2, _, created) = write_stored(&w, &mail).await;
@@ -282,6 +302,352 @@ pub async fn reference_to_a_missing_ticket_is_ignored(store: Arc<dyn TicketStore
         .await
         .expect("get_ticket")
         .is_none());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Email threading security
+
+/// A Crossdesk Message-ID for a reply in `ticket`, signed with the contract's key.
+fn our_message_id(ticket: &TicketId) -> String {
+    thread_key().message_id(&MessageId::generate(), ticket, "crossdesk.example")
+}
+
+/// Alex's first mail, Bob in copy: a ticket whose participants are Alex and Bob.
+async fn alex_ticket(w: &TicketWriter) -> TicketId {
+    let first = M::email("alex@example.com", "a1@mail.example")
+        .copying(&["bob@example.com"])
+        .subject("Invoice 42")
+        .at(0)
+        .build();
+    write_stored(w, &first).await.0
+}
+
+/// A stranger referencing someone else's ticket, however well (its stored Message-IDs, a
+/// Message-ID Crossdesk signed for it, its signed plus-address), starts a ticket of their own,
+/// linked to it as possibly related; the ticket itself is untouched.
+pub async fn a_stranger_cannot_thread_into_someone_elses_ticket(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let t = alex_ticket(&w).await;
+    let signature = thread_key().ticket_signature(&t);
+    let hijack = M::email("eve@evil.example", "e1@evil.example")
+        .in_thread("a1@mail.example")
+        .replying_to(&[&our_message_id(&t), "a1@mail.example"])
+        .signed_ticket_ref(&t, &signature)
+        .subject(&format!("Re: Invoice 42 [#{t}]"))
+        .at(60)
+        .build();
+    let (own, _, created) = write_stored(&w, &hijack).await;
+    assert!(created, "the stranger's mail starts a ticket");
+    assert_ne!(own, t);
+    let own_ticket = ticket(&store, &own).await;
+    assert_eq!(own_ticket.related_tickets, vec![t.clone()]);
+    assert_ne!(own_ticket.contact_id, ticket(&store, &t).await.contact_id);
+    let victim = ticket(&store, &t).await;
+    assert_eq!(victim.message_count, 1);
+    assert!(victim.related_tickets.is_empty());
+
+    // The stranger's next mail answers their own: it joins their ticket, and the references
+    // to the other ticket it still carries change nothing.
+    let again = M::email("eve@evil.example", "e2@evil.example")
+        .in_thread("a1@mail.example")
+        .replying_to(&["e1@evil.example", "a1@mail.example"])
+        .at(120)
+        .build();
+    let (t2, _, created) = write_stored(&w, &again).await;
+    assert_eq!(t2, own);
+    assert!(!created);
+    assert_eq!(ticket(&store, &t).await.message_count, 1);
+    assert_eq!(ticket(&store, &own).await.related_tickets, vec![t]);
+}
+
+/// Even a participant threads by ticket reference only with a valid signature: a bare
+/// `[#ID]` tag, an unsigned plus-address or a wrong signature make a new ticket, possibly
+/// related; so does a made-up Crossdesk Message-ID.
+pub async fn an_unsigned_or_forged_reference_does_not_thread(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let t = alex_ticket(&w).await;
+    let other = TicketId::generate();
+    let forged_id = our_message_id(&t).replace(t.as_str(), other.as_str());
+    let forged_for_t = format!(
+        "crossdesk.{}.{t}.{}@crossdesk.example",
+        MessageId::generate(),
+        thread_key().ticket_signature(&t)
+    );
+    let attempts = [
+        M::email("alex@example.com", "u1@mail.example").ticket_ref(&t),
+        M::email("alex@example.com", "u2@mail.example").signed_ticket_ref(&t, "not-a-signature"),
+        M::email("alex@example.com", "u3@mail.example")
+            .signed_ticket_ref(&t, &thread_key().ticket_signature(&other)),
+        M::email("alex@example.com", "u4@mail.example").replying_to(&[&forged_for_t]),
+    ];
+    for (n, attempt) in attempts.into_iter().enumerate() {
+        let mail = attempt.at(10 * (n as i64 + 1)).build();
+        let (new, _, created) = write_stored(&w, &mail).await;
+        assert!(created, "attempt {n} starts a ticket");
+        assert_eq!(
+            ticket(&store, &new).await.related_tickets,
+            vec![t.clone()],
+            "attempt {n} is linked to the ticket it named"
+        );
+    }
+    // A forged id naming a ticket that does not exist links nothing.
+    let mail = M::email("alex@example.com", "u5@mail.example")
+        .replying_to(&[&forged_id])
+        .at(60)
+        .build();
+    let (new, _, _) = write_stored(&w, &mail).await;
+    assert!(ticket(&store, &new).await.related_tickets.is_empty());
+    assert_eq!(ticket(&store, &t).await.message_count, 1);
+}
+
+/// The customer's answer to Crossdesk's mail threads, by the signed Message-ID or by the signed
+/// plus-address alone (SES replaced the Message-ID and the client dropped the headers).
+pub async fn a_participant_threads_by_signed_references(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let t = alex_ticket(&w).await;
+    let by_id = M::email("alex@example.com", "a2@mail.example")
+        .replying_to(&[&our_message_id(&t)])
+        .at(60)
+        .build();
+    assert_eq!(write_stored(&w, &by_id).await.0, t);
+    let by_address = M::email("alex@example.com", "a3@mail.example")
+        .signed_ticket_ref(&t, &thread_key().ticket_signature(&t).to_uppercase())
+        .at(120)
+        .build();
+    assert_eq!(write_stored(&w, &by_address).await.0, t);
+    let stored = ticket(&store, &t).await;
+    assert_eq!(stored.message_count, 3);
+    assert!(stored.related_tickets.is_empty());
+
+    // A reply sent before the key changed: its Message-ID no longer checks out, but it is
+    // stored with the reply, so the answer to it still threads.
+    let earlier =
+        crossdesk_core::mail_signature::EmailThreadKey::new(b"an-earlier-thread-key-0123")
+            .expect("a key long enough");
+    let old_id = earlier.message_id(&MessageId::generate(), &t, "crossdesk.example");
+    let reply = M::email("alex@example.com", "unused")
+        .unsent_reply("agent-1")
+        .at(130)
+        .build();
+    store
+        .append_message(&route(&reply, Some(&t)), &reply, &stored.contact_id)
+        .await
+        .expect("append_message");
+    let sent = Delivery {
+        status: DeliveryStatus::Sent,
+        platform_id: Some(old_id.clone()),
+        error: None,
+        attempts: 1,
+        sending_since: None,
+    };
+    assert!(store
+        .set_delivery(&t, &reply.id, &Delivery::queued(), &sent)
+        .await
+        .expect("set_delivery"));
+    let answer = M::email("alex@example.com", "a4@mail.example")
+        .replying_to(&[&old_id])
+        .at(140)
+        .build();
+    assert_eq!(write_stored(&w, &answer).await.0, t);
+    assert_eq!(ticket(&store, &t).await.message_count, 5);
+}
+
+/// Someone the customer copied on their mail takes part in the ticket: their answer threads
+/// (here a forward of the thread, keeping its references). Someone it was forwarded to outside
+/// the ticket does not.
+pub async fn a_copied_participant_threads_and_a_forward_recipient_does_not(
+    store: Arc<dyn TicketStore>,
+) {
+    let w = writer(&store);
+    let t = alex_ticket(&w).await;
+    let from_bob = M::email("bob@example.com", "b1@mail.example")
+        .subject("Fwd: Invoice 42")
+        .replying_to(&[&our_message_id(&t), "a1@mail.example"])
+        .copying(&["carol@example.com"])
+        .at(60)
+        .build();
+    let (t2, _, created) = write_stored(&w, &from_bob).await;
+    assert_eq!(t2, t, "Bob was copied by Alex");
+    assert!(!created);
+
+    // Carol got Bob's forward: now she was addressed by a participant's mail in the ticket.
+    let from_carol = M::email("carol@example.com", "c1@mail.example")
+        .replying_to(&["b1@mail.example"])
+        .at(120)
+        .build();
+    assert_eq!(write_stored(&w, &from_carol).await.0, t);
+
+    // Dave got the thread forwarded by mail nobody sent to the ticket.
+    let from_dave = M::email("dave@example.com", "d1@mail.example")
+        .replying_to(&["b1@mail.example", "a1@mail.example"])
+        .at(180)
+        .build();
+    let (t4, _, created) = write_stored(&w, &from_dave).await;
+    assert!(created);
+    assert_eq!(ticket(&store, &t4).await.related_tickets, vec![t.clone()]);
+    assert_eq!(ticket(&store, &t).await.message_count, 3);
+}
+
+/// An auto-reply or bounce is kept with the ticket it answers but never reopens it; the
+/// customer's own mail still does.
+pub async fn automatic_mail_never_reopens_a_ticket(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let t = alex_ticket(&w).await;
+    store
+        .set_status(&t, TicketStatus::Solved, at(30))
+        .await
+        .expect("set_status")
+        .expect("ticket exists");
+    let out_of_office = M::email("alex@example.com", "ooo@mail.example")
+        .automatic()
+        .replying_to(&[&our_message_id(&t)])
+        .text("I am out of the office until Monday.")
+        .at(60)
+        .build();
+    let (t2, _, created) = write_stored(&w, &out_of_office).await;
+    assert_eq!(t2, t);
+    assert!(!created);
+    let after = ticket(&store, &t).await;
+    assert_eq!(
+        after.status,
+        TicketStatus::Solved,
+        "an auto-reply never reopens"
+    );
+    assert_eq!(after.message_count, 2);
+    assert!(messages(&store, &t).await[1].is_automatic());
+
+    let human = M::email("alex@example.com", "a2@mail.example")
+        .replying_to(&["a1@mail.example"])
+        .at(90)
+        .build();
+    write_stored(&w, &human).await;
+    assert_eq!(ticket(&store, &t).await.status, TicketStatus::Open);
+}
+
+/// A bounce (from the mailer daemon, not a participant) is kept with the ticket when it
+/// proves it answers Crossdesk's own mail: a Message-ID Crossdesk signed, or the stored id of a
+/// mail Crossdesk sent. Naming only the customer's mail proves nothing.
+pub async fn a_bounce_of_crossdesk_mail_is_kept_with_its_ticket(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let t = alex_ticket(&w).await;
+    let reply = M::email("alex@example.com", "unused")
+        .unsent_reply("agent-1")
+        .at(10)
+        .build();
+    let contact = ticket(&store, &t).await.contact_id;
+    store
+        .append_message(&route(&reply, Some(&t)), &reply, &contact)
+        .await
+        .expect("append_message");
+    let sent = Delivery {
+        status: DeliveryStatus::Sent,
+        platform_id: Some("ses-0001@email.amazonses.com".to_string()),
+        error: None,
+        attempts: 1,
+        sending_since: None,
+    };
+    assert!(store
+        .set_delivery(&t, &reply.id, &Delivery::queued(), &sent)
+        .await
+        .expect("set_delivery"));
+    store
+        .set_status(&t, TicketStatus::Solved, at(20))
+        .await
+        .expect("set_status")
+        .expect("ticket exists");
+
+    for (n, reference) in [
+        "ses-0001@email.amazonses.com".to_string(),
+        our_message_id(&t),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let bounce = M::email(
+            "mailer-daemon@mx.example.com",
+            &format!("dsn-{n}@mx.example.com"),
+        )
+        .automatic()
+        .replying_to(&[reference])
+        .at(30 + n as i64)
+        .build();
+        assert_eq!(write_stored(&w, &bounce).await.0, t, "bounce {n}");
+    }
+    let after = ticket(&store, &t).await;
+    assert_eq!(after.status, TicketStatus::Solved);
+    assert_eq!(after.message_count, 4);
+
+    let about_the_customers_mail = M::email("mailer-daemon@mx.example.com", "dsn-9@mx.example.com")
+        .automatic()
+        .replying_to(&["a1@mail.example"])
+        .at(40)
+        .build();
+    let (other, _, created) = write_stored(&w, &about_the_customers_mail).await;
+    assert!(created);
+    assert_eq!(
+        ticket(&store, &other).await.related_tickets,
+        vec![t.clone()]
+    );
+    assert_eq!(ticket(&store, &t).await.message_count, 4);
+}
+
+/// Crossdesk's own mail coming back (from the support address, or with a Message-ID it signed)
+/// is a loop: acknowledged and not stored anywhere.
+pub async fn own_mail_coming_back_is_not_ticketed(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let t = alex_ticket(&w).await;
+    let plus = format!(
+        "support+{t}.{}@crossdesk.example",
+        thread_key().ticket_signature(&t)
+    );
+    for mail in [
+        M::email(SUPPORT_ADDRESS, "loop-1@crossdesk.example").replying_to(&["a1@mail.example"]),
+        M::email(&plus, "loop-2@crossdesk.example"),
+        M::email("list@lists.example", &our_message_id(&t)),
+    ] {
+        let mail = mail.at(60).build();
+        assert_eq!(w.write(&mail).await.expect("write"), WriteOutcome::OwnMail);
+    }
+    assert_eq!(all_tickets(&store).await.len(), 1);
+    assert_eq!(ticket(&store, &t).await.message_count, 1);
+}
+
+/// A new ticket keeps the related tickets of its route; a message appended to an existing
+/// ticket never changes them.
+pub async fn related_tickets_are_stored_with_a_new_ticket(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let (t1, _, _) = write_stored(&w, &M::chat("s1", "v1", "c1").at(0).build()).await;
+    let (t2, _, _) = write_stored(&w, &M::chat("s2", "v2", "c2").at(1).build()).await;
+    let first = M::chat("s3", "v3", "c3").at(2).build();
+    let contact = contact_for(&store, &first).await;
+    let mut new = route(&first, None);
+    new.new_ticket.related_tickets = vec![t2.clone(), t1.clone()];
+    let appended = store
+        .append_message(&new, &first, &contact)
+        .await
+        .expect("append_message");
+    assert!(appended.created_ticket);
+    let t3 = appended.ticket_id;
+    assert_eq!(
+        ticket(&store, &t3).await.related_tickets,
+        vec![t2.clone(), t1.clone()]
+    );
+
+    // A second message of the conversation, routed with other related tickets: unchanged.
+    let second = M::chat("s3", "v3", "c4").at(3).build();
+    let mut again = route(&second, None);
+    again.new_ticket.related_tickets = vec![t1.clone()];
+    store
+        .append_message(&again, &second, &contact)
+        .await
+        .expect("append_message");
+    let listed = all_tickets(&store).await;
+    let t3_listed = listed.iter().find(|t| t.id == t3).expect("listed");
+    assert_eq!(t3_listed.related_tickets, vec![t2.clone(), t1.clone()]);
+    assert_eq!(t3_listed.message_count, 2);
+    for other in [&t1, &t2] {
+        assert!(ticket(&store, other).await.related_tickets.is_empty());
+    }
 }
 
 /// The page's own message in a customer's conversation (an echo) goes into that conversation's
@@ -1021,6 +1387,193 @@ pub async fn sent_reply_takes_its_platform_id(store: Arc<dyn TicketStore>) {
         }
     );
     assert_eq!(messages(&store, &t).await.len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Echoes
+
+/// A customer's Messenger question and an agent's reply to it in the store, the reply's
+/// delivery set to `delivery`; returns (ticket, reply).
+async fn replied(store: &Arc<dyn TicketStore>, delivery: Delivery) -> (TicketId, Message) {
+    let w = writer(store);
+    let (t, _, _) = write_stored(&w, &M::facebook_dm("u1", "m1").at(0).build()).await;
+    let reply = M::facebook_dm("u1", "unused")
+        .unsent_reply("agent-1")
+        .text("On its way")
+        .at(10)
+        .build();
+    let contact = ticket(store, &t).await.contact_id;
+    store
+        .append_message(&route(&reply, Some(&t)), &reply, &contact)
+        .await
+        .expect("append_message");
+    if delivery != Delivery::queued() {
+        assert!(store
+            .set_delivery(&t, &reply.id, &Delivery::queued(), &delivery)
+            .await
+            .expect("set_delivery"));
+    }
+    (t, reply)
+}
+
+/// The platform's echo of a message the page sent, as the Facebook parser gives it: outbound,
+/// marked sent outside Crossdesk, and carrying the Crossdesk id its metadata names, if any.
+fn echo(mid: &str, names: Option<&MessageId>) -> Message {
+    let mut echo = M::facebook_dm("u1", mid)
+        .outbound()
+        .text("On its way")
+        .at(11)
+        .build();
+    if let Some(id) = names {
+        echo.id = id.clone();
+    }
+    echo.delivery = Some(Delivery::sent_outside_crossdesk(mid));
+    echo
+}
+
+async fn delivery_of(store: &Arc<dyn TicketStore>, t: &TicketId, id: &MessageId) -> Delivery {
+    messages(store, t)
+        .await
+        .into_iter()
+        .find(|m| &m.id == id)
+        .and_then(|m| m.delivery)
+        .expect("a delivery record")
+}
+
+/// An echo that arrives while the sender is still waiting for the platform's answer names the
+/// reply by its Crossdesk id: it is the reply (not a second message), recorded `sent` with the
+/// echo's platform id, and the sender's late confirmation changes nothing.
+pub async fn echo_of_a_reply_confirms_it_before_the_sender_does(store: Arc<dyn TicketStore>) {
+    let claimed = Delivery {
+        attempts: 1,
+        sending_since: Some(at(10)),
+        ..Delivery::queued()
+    };
+    let (t, reply) = replied(&store, claimed.clone()).await;
+    let w = writer(&store);
+    let duplicate = WriteOutcome::Duplicate {
+        ticket_id: t.clone(),
+        message_id: reply.id.clone(),
+    };
+    assert_eq!(
+        w.write(&echo("m_echo_1", Some(&reply.id)))
+            .await
+            .expect("write"),
+        duplicate
+    );
+    let sent = Delivery {
+        status: DeliveryStatus::Sent,
+        platform_id: Some("m_echo_1".to_string()),
+        error: None,
+        attempts: 1,
+        sending_since: None,
+    };
+    assert_eq!(delivery_of(&store, &t, &reply.id).await, sent);
+    let stored = messages(&store, &t).await;
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[1].platform_message_id.as_deref(), Some("m_echo_1"));
+    assert_eq!(ticket(&store, &t).await.message_count, 2);
+
+    // The sender's confirmation expects its claim: it loses, and the record stays.
+    assert!(!store
+        .set_delivery(&t, &reply.id, &claimed, &sent)
+        .await
+        .expect("set_delivery"));
+    // Meta delivers the echo again (a fresh parse: a new copy, the same ids).
+    assert_eq!(
+        w.write(&echo("m_echo_1", Some(&reply.id)))
+            .await
+            .expect("write"),
+        duplicate
+    );
+    assert_eq!(
+        w.write(&echo("m_echo_1", None)).await.expect("write"),
+        duplicate
+    );
+    assert_eq!(messages(&store, &t).await.len(), 2);
+    assert_eq!(delivery_of(&store, &t, &reply.id).await, sent);
+}
+
+/// A reply whose sender never learned the platform's answer (`unknown`) is confirmed `sent` by
+/// its echo, so the agent need not check.
+pub async fn echo_confirms_a_reply_left_unknown(store: Arc<dyn TicketStore>) {
+    let unknown = Delivery {
+        status: DeliveryStatus::Unknown,
+        platform_id: None,
+        error: Some(DeliveryError {
+            code: "unknown_outcome".to_string(),
+            reason: "timed out after sending".to_string(),
+        }),
+        attempts: 2,
+        sending_since: None,
+    };
+    let (t, reply) = replied(&store, unknown).await;
+    let outcome = writer(&store)
+        .write(&echo("m_echo_2", Some(&reply.id)))
+        .await
+        .expect("write");
+    assert!(
+        matches!(outcome, WriteOutcome::Duplicate { .. }),
+        "{outcome:?}"
+    );
+    let record = delivery_of(&store, &t, &reply.id).await;
+    assert_eq!(record.status, DeliveryStatus::Sent);
+    assert_eq!(record.platform_id.as_deref(), Some("m_echo_2"));
+    assert_eq!(record.error, None);
+    assert_eq!(record.attempts, 2);
+    assert_eq!(messages(&store, &t).await.len(), 2);
+}
+
+/// What the page sent outside Crossdesk (Business Suite, the Messenger app) is stored once, in
+/// the customer's ticket, as outbound and sent outside Crossdesk; so is an echo naming a reply
+/// this store does not hold (another installation's).
+pub async fn echo_sent_outside_crossdesk_is_stored_once_as_outbound(store: Arc<dyn TicketStore>) {
+    let (t, reply) = replied(&store, Delivery::queued()).await;
+    let w = writer(&store);
+    let foreign = MessageId::generate();
+    for (mid, names) in [("m_native_1", None), ("m_other_install_1", Some(&foreign))] {
+        let native = echo(mid, names);
+        let (t2, id, created) = write_stored(&w, &native).await;
+        assert_eq!(t2, t);
+        assert!(!created);
+        assert_eq!(id, native.id);
+        let again = w.write(&echo(mid, names)).await.expect("write");
+        assert!(matches!(again, WriteOutcome::Duplicate { .. }), "{again:?}");
+    }
+    let stored = messages(&store, &t).await;
+    assert_eq!(stored.len(), 4);
+    for m in &stored[2..] {
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(
+            m.delivery.as_ref().map(|d| d.status),
+            Some(DeliveryStatus::SentOutsideCrossdesk)
+        );
+    }
+    assert_eq!(stored[3].id, foreign);
+    // The queued reply is untouched.
+    assert_eq!(delivery_of(&store, &t, &reply.id).await, Delivery::queued());
+}
+
+/// An echo whose metadata names a stored message that is not a Crossdesk reply (the
+/// customer's own message) changes nothing there and is stored on its own.
+pub async fn echo_naming_a_message_that_is_no_reply_is_stored_on_its_own(
+    store: Arc<dyn TicketStore>,
+) {
+    let (t, _) = replied(&store, Delivery::queued()).await;
+    let question = messages(&store, &t).await.remove(0);
+    let odd = echo("m_odd_1", Some(&question.id));
+    let (t2, id, _) = write_stored(&writer(&store), &odd).await;
+    assert_eq!(t2, t);
+    assert_ne!(id, question.id);
+    let stored = messages(&store, &t).await;
+    assert_eq!(stored.len(), 3);
+    assert_eq!(stored[0], question, "the customer's message is unchanged");
+    assert_eq!(stored[2].id, id);
+    assert_eq!(stored[2].platform_message_id.as_deref(), Some("m_odd_1"));
+    assert_eq!(
+        stored[2].delivery,
+        Some(Delivery::sent_outside_crossdesk("m_odd_1"))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
