@@ -204,7 +204,11 @@ async fn crafted_mails_cannot_hijack_a_ticket_and_automatic_mail_never_reopens_i
          In-Reply-To: <{our_id}>\r\n\r\nStill wrong, sorry.\r\n"
     );
     post_mail(&stack, answer.as_bytes()).await;
-    let view = ticket_until(&stack, &ticket, |v| messages(v).len() >= 5).await;
+    // (On DynamoDB the ticket and its messages are two reads: wait for both to show it.)
+    let view = ticket_until(&stack, &ticket, |v| {
+        messages(v).len() >= 5 && v["status"] == "open"
+    })
+    .await;
     assert_eq!(messages(&view).len(), 5, "{view:#}");
     assert_eq!(view["status"], "open");
 

@@ -131,9 +131,12 @@ impl AgentDesk {
 
     /// One ticket with its customer and messages.
     pub async fn ticket(&self, id: &TicketId) -> Result<TicketView, AgentError> {
+        // Messages first: a message and its ticket's update are written together, so the ticket
+        // read after them reflects at least every message listed (stores without snapshot reads,
+        // such as DynamoDB, never show a message with its ticket's older status).
+        let messages = self.store.list_messages(id).await?;
         let ticket = self.existing(id).await?;
         let contact = self.store.get_contact(&ticket.contact_id).await?;
-        let messages = self.store.list_messages(id).await?;
         Ok(TicketView {
             ticket,
             contact,
