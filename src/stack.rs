@@ -80,13 +80,11 @@ impl LocalStack {
         let wake_writer = Arc::new(Notify::new());
         let wake_sender = Arc::new(Notify::new());
         let inbound = Arc::new(WakingQueue {
-            inbound: Some(adapters.inbound.clone()),
-            outbound: None,
+            queue: adapters.inbound.clone(),
             wake: wake_writer.clone(),
         });
         let outbound = Arc::new(WakingQueue {
-            inbound: None,
-            outbound: Some(adapters.outbound.clone()),
+            queue: adapters.outbound.clone(),
             wake: wake_sender.clone(),
         });
         let delivery = reply_delivery(
@@ -415,27 +413,24 @@ impl AgentAuth for AgentApiDisabled {
 }
 
 /// A queue that wakes its worker as soon as something arrives.
-struct WakingQueue {
-    inbound: Option<Arc<dyn InboundQueue>>,
-    outbound: Option<Arc<dyn OutboundQueue>>,
+struct WakingQueue<Q: ?Sized> {
+    queue: Arc<Q>,
     wake: Arc<Notify>,
 }
 
 #[async_trait]
-impl InboundQueue for WakingQueue {
+impl InboundQueue for WakingQueue<dyn InboundQueue> {
     async fn enqueue(&self, messages: &[Message]) -> Result<(), QueueError> {
-        let queue = self.inbound.as_ref().expect("an inbound queue");
-        queue.enqueue(messages).await?;
+        self.queue.enqueue(messages).await?;
         self.wake.notify_one();
         Ok(())
     }
 }
 
 #[async_trait]
-impl OutboundQueue for WakingQueue {
+impl OutboundQueue for WakingQueue<dyn OutboundQueue> {
     async fn enqueue(&self, job: &OutboundJob) -> Result<(), QueueError> {
-        let queue = self.outbound.as_ref().expect("an outbound queue");
-        queue.enqueue(job).await?;
+        self.queue.enqueue(job).await?;
         self.wake.notify_one();
         Ok(())
     }

@@ -51,20 +51,16 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 use crossdesk_core::{
-    first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey, Delivery, EmailAddress,
-    Identity, Message, MessageEvent, MessageId, Revision, Route, StoreError, Ticket, TicketFilter,
-    TicketId, TicketStatus, TicketStore,
+    distinct_identities, first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey,
+    Delivery, EmailAddress, Identity, Message, MessageEvent, MessageId, Revision, Route,
+    StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
 };
 use tracing::{debug, warn};
 
 use crate::error::{describe, is_transient};
 use crate::table::{GSI1_PK, GSI1_SK, INBOX_INDEX, PK, SK};
 
-/// The most tickets one [`TicketStore::list_tickets`] call returns.
-pub const MAX_LIST_LIMIT: usize = 500;
-
-/// How many characters of a message's first line a ticket preview keeps.
-pub const PREVIEW_CHARS: usize = 140;
+pub use crossdesk_core::{MAX_LIST_LIMIT, PREVIEW_CHARS};
 
 /// How many times a write that lost a race is read and tried again before
 /// [`StoreError::Conflict`].
@@ -1111,12 +1107,7 @@ impl TicketStore for DynamoTicketStore {
         name: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<ContactId, StoreError> {
-        let mut wanted: Vec<Identity> = Vec::with_capacity(identities.len());
-        for identity in identities {
-            if !wanted.contains(identity) {
-                wanted.push(identity.clone());
-            }
-        }
+        let wanted = distinct_identities(identities);
         let name = name.map(str::trim).filter(|n| !n.is_empty());
         for attempt in 0..MAX_ATTEMPTS {
             if attempt > 0 {

@@ -300,10 +300,7 @@ pub fn sqs_id(value: &str) -> String {
 }
 
 fn hex_digest(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// The deduplication id of an inbound message: its platform identity and what happened to it.

@@ -29,7 +29,7 @@ use tracing::info;
 
 use crate::ids::{ContactId, EmailAddress, TicketId};
 use crate::mail_signature::{EmailThreadKey, MessageIdCheck};
-use crate::model::{ticket_subject, ChannelKind, Conversation, Direction, Message, Ticket};
+use crate::model::{ChannelKind, Conversation, Direction, Message, Ticket};
 use crate::ports::{NewTicket, Route, StoreError, TicketStore};
 use crate::writer::WriteError;
 
@@ -287,15 +287,7 @@ pub(crate) async fn route(
     Ok(Route {
         ticket,
         conversation_key,
-        new_ticket: NewTicket {
-            id: TicketId::generate(),
-            subject: ticket_subject(
-                message.subject.as_deref(),
-                &message.text,
-                &message.attachments,
-            ),
-            related_tickets: related,
-        },
+        new_ticket: NewTicket::for_message(message, related),
     })
 }
 

@@ -7,7 +7,8 @@ use thiserror::Error;
 
 use crate::ids::{ContactId, ConversationKey, MessageId, TicketId};
 use crate::model::{
-    ChannelKind, Contact, Delivery, Identity, Message, OutboundJob, RawRef, Ticket, TicketStatus,
+    ticket_subject, ChannelKind, Contact, Delivery, Identity, Message, OutboundJob, RawRef, Ticket,
+    TicketStatus,
 };
 
 /// A store failure. Whether retrying can help is a property of the error.
@@ -50,6 +51,23 @@ pub enum QueueError {
 #[error("raw payload archive unavailable: {0}")]
 pub struct ArchiveError(pub String);
 
+/// The most tickets one [`TicketStore::list_tickets`] call returns (every store clamps to it).
+pub const MAX_LIST_LIMIT: usize = 500;
+
+/// How many characters of a message's first line a ticket preview keeps (every store).
+pub const PREVIEW_CHARS: usize = 140;
+
+/// The identities in the order given, each once: what a store claims for a contact.
+pub fn distinct_identities(identities: &[Identity]) -> Vec<Identity> {
+    let mut wanted: Vec<Identity> = Vec::with_capacity(identities.len());
+    for identity in identities {
+        if !wanted.contains(identity) {
+            wanted.push(identity.clone());
+        }
+    }
+    wanted
+}
+
 /// The ticket a new message creates when its conversation has none yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTicket {
@@ -59,6 +77,21 @@ pub struct NewTicket {
     pub subject: String,
     /// Tickets it is possibly related to (stored as the ticket's `related_tickets`).
     pub related_tickets: Vec<TicketId>,
+}
+
+impl NewTicket {
+    /// A new ticket for `message`: a fresh id, the subject [`ticket_subject`] gives it.
+    pub fn for_message(message: &Message, related_tickets: Vec<TicketId>) -> Self {
+        NewTicket {
+            id: TicketId::generate(),
+            subject: ticket_subject(
+                message.subject.as_deref(),
+                &message.text,
+                &message.attachments,
+            ),
+            related_tickets,
+        }
+    }
 }
 
 /// Where the writer wants a message to go. The store resolves it atomically.

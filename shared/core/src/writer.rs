@@ -23,7 +23,7 @@ use tracing::{debug, info};
 
 use crate::ids::{ContactId, IdError, MessageId, TicketId};
 use crate::mail_threading::{self, is_inbound_email, EmailThreading};
-use crate::model::{ticket_subject, Direction, Message, MessageEvent};
+use crate::model::{Direction, Message, MessageEvent};
 use crate::ports::{NewTicket, Revision, Route, StoreError, TicketStore};
 
 /// Why a message could not be written.
@@ -215,15 +215,7 @@ impl TicketWriter {
         Ok(Route {
             ticket,
             conversation_key,
-            new_ticket: NewTicket {
-                id: TicketId::generate(),
-                subject: ticket_subject(
-                    message.subject.as_deref(),
-                    &message.text,
-                    &message.attachments,
-                ),
-                related_tickets: Vec::new(),
-            },
+            new_ticket: NewTicket::for_message(message, Vec::new()),
         })
     }
 }

@@ -5,9 +5,9 @@ use std::path::Path;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crossdesk_core::{
-    first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey, Delivery, EmailAddress,
-    Identity, Message, MessageEvent, MessageId, Revision, Route, StoreError, Ticket, TicketFilter,
-    TicketId, TicketStatus, TicketStore,
+    distinct_identities, first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey,
+    Delivery, EmailAddress, Identity, Message, MessageEvent, MessageId, Revision, Route,
+    StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
 };
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
@@ -15,11 +15,7 @@ use tracing::{debug, warn};
 
 use crate::db::{encode, from_nanos, to_nanos, write_tx, Database, DbError};
 
-/// The most tickets one [`TicketStore::list_tickets`] call returns.
-pub const MAX_LIST_LIMIT: usize = 500;
-
-/// How many characters of a message's first line a ticket preview keeps.
-pub const PREVIEW_CHARS: usize = 140;
+pub use crossdesk_core::{MAX_LIST_LIMIT, PREVIEW_CHARS};
 
 /// A [`TicketStore`] in a SQLite database (see the crate docs for the schema).
 #[derive(Debug, Clone)]
@@ -87,12 +83,7 @@ impl TicketStore for SqliteStore {
         name: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<ContactId, StoreError> {
-        let mut wanted: Vec<Identity> = Vec::with_capacity(identities.len());
-        for identity in identities {
-            if !wanted.contains(identity) {
-                wanted.push(identity.clone());
-            }
-        }
+        let wanted = distinct_identities(identities);
         let name = name
             .map(str::trim)
             .filter(|n| !n.is_empty())

@@ -326,26 +326,9 @@ pub struct S3MailSource {
 impl RawMailSource for S3MailSource {
     async fn fetch(&self, ses_message_id: &str) -> Result<Vec<u8>, String> {
         let key = format!("{}{ses_message_id}", self.prefix);
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "s3://{}/{key}: {}",
-                    self.bucket,
-                    aws_sdk_s3::error::DisplayErrorContext(e)
-                )
-            })?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| format!("s3://{}/{key}: {e}", self.bucket))?;
-        Ok(bytes.into_bytes().to_vec())
+        crossdesk_aws::s3::get_from(&self.client, &self.bucket, &key)
+            .await?
+            .ok_or_else(|| format!("s3://{}/{key} does not exist", self.bucket))
     }
 }
 
