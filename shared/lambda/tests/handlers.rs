@@ -610,3 +610,101 @@ async fn reply_sender_sends_an_email_reply_through_ses_once_and_records_it() {
         )
     );
 }
+
+#[tokio::test]
+async fn reply_sender_hands_a_failing_reply_back_to_the_queue_for_the_platforms_delay() {
+    let d = deployment().await;
+    // A chat backend that is down: every call answers 503.
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let backend = axum::Router::new().route(
+        "/replies",
+        axum::routing::post(move || {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::http::StatusCode::SERVICE_UNAVAILABLE
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!("http://{}/replies", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, backend).await.unwrap() });
+
+    let (status, body) = invoke(
+        d.webhook_router(Webhook::Chat).unwrap(),
+        &event_file("aws/apigw-v2-chat-post.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let customer = drain(&d, &d.config.inbound_queue_url).await.remove(0).0;
+    crossdesk_core::writer::TicketWriter::new(d.store.clone())
+        .write(&customer)
+        .await
+        .unwrap();
+    let ticket = d
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let desk =
+        crossdesk_core::agent::AgentDesk::new(d.store.clone(), d.outbound.clone(), d.clock.clone());
+    let agent = crossdesk_core::agent::AgentRef {
+        id: "agent-1".into(),
+        name: None,
+    };
+    let reply = desk
+        .reply(
+            &ticket,
+            &agent,
+            &crossdesk_core::agent::ReplyRequest {
+                text: "Yes, until Friday.".into(),
+                channel: None,
+                visibility: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let records = receive_records(&d, &d.config.outbound_queue_url).await;
+    assert_eq!(records.len(), 1);
+    let env = move |name: &str| (name == "CROSSDESK_CHAT_CALLBACK_URL").then(|| callback.clone());
+    let (decoder, delivery) = d.reply_sender(env).unwrap();
+    let mut event = SqsEvent::default();
+    event.records = records;
+    let response = deliver_batch(event, decoder.as_ref(), &delivery).await;
+    assert_eq!(response.batch_item_failures.len(), 1, "handed back");
+    let attempts = calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(attempts >= 1, "the backend was called");
+    let stored = d.store.list_messages(&ticket).await.unwrap();
+    let record = stored
+        .iter()
+        .find(|m| m.id == reply.id)
+        .and_then(|m| m.delivery.clone())
+        .unwrap();
+    assert_eq!(
+        record.status,
+        crossdesk_core::DeliveryStatus::Queued,
+        "{record:?}"
+    );
+    assert_eq!(record.attempts as usize, attempts);
+
+    // The job is visible again after the retry delay (seconds), not after the queue's
+    // 60-second visibility timeout.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if !receive_records(&d, &d.config.outbound_queue_url)
+            .await
+            .is_empty()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job did not come back within 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
