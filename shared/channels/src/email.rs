@@ -95,10 +95,7 @@ impl EmailChannel {
             }
         }
 
-        let subject = mail
-            .subject()
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty());
+        let subject = mail.subject().map(one_line).filter(|s| !s.is_empty());
         let to = recipients(&mail);
         let (ticket_ref, ticket_signature) = match plus_address_ticket(&mail, &author) {
             Some((ticket, signature)) => (Some(ticket), signature),
@@ -228,7 +225,7 @@ fn author(mail: &mail_parser::Message<'_>) -> Result<Author, ParseError> {
         })
         .ok_or_else(|| ParseError::Mime("no From address".into()))?;
     let name = name
-        .map(|n| n.trim().trim_matches('"').trim().to_string())
+        .map(|n| one_line(n).trim_matches('"').trim().to_string())
         .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case(email.as_str()));
     Ok(Author {
         platform_id: email.as_str().to_string(),
@@ -236,6 +233,16 @@ fn author(mail: &mail_parser::Message<'_>) -> Result<Author, ParseError> {
         email: Some(email),
         handle: None,
     })
+}
+
+/// A header's decoded text on one line: an encoded word can decode to line breaks and other
+/// control characters (`=?utf-8?q?Hi=0D=0ABcc:…?=`), which must never reach a stored subject or
+/// name, nor a header of a reply built from them. Runs of whitespace become one space.
+fn one_line(text: &str) -> String {
+    text.split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `To` and `Cc` addresses that parse, in header order, without repeats.
@@ -1340,6 +1347,19 @@ mod tests {
         // An id that is only brackets is no id either.
         let empty = parse(b"From: a@example.com\r\nMessage-ID: <>\r\n\r\nHello");
         assert!(details(&empty).message_id.ends_with("@crossdesk.invalid"));
+    }
+
+    #[test]
+    fn decoded_line_breaks_never_reach_the_subject_or_the_name() {
+        let m = parse(
+            b"From: =?utf-8?q?Eve=0D=0ABcc:_x@example.org?= <eve@example.com>\r\n\
+              Subject: =?utf-8?q?Refund=0D=0ABcc:_x@example.org=0D=0A=0D=0Abody=09tab?=\r\n\r\nHi",
+        );
+        assert_eq!(
+            m.subject.as_deref(),
+            Some("Refund Bcc: x@example.org body tab")
+        );
+        assert_eq!(m.author.name.as_deref(), Some("Eve Bcc: x@example.org"));
     }
 
     fn mail_to(to: &str, subject: &str) -> Message {
