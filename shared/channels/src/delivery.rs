@@ -25,6 +25,15 @@ use tracing::{error, info, warn};
 
 use crate::send::{OutboundReply, ReplySender, SendError};
 
+/// How long a sender's claim on a reply stands: longer than any platform call may take (the
+/// senders' HTTP timeouts are 10 s). A claim older than this belongs to a sender that
+/// died mid-call, so the reply's outcome is unknown; a younger one is another sender at work.
+pub const SEND_CLAIM_LEASE: Duration = Duration::from_secs(120);
+
+/// How often a sender re-reads and re-claims a reply whose record changed under it (an echo
+/// recording the platform id) before leaving it to the other job.
+const MAX_RECLAIMS: u32 = 3;
+
 /// How often and how patiently to retry a transient failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -145,7 +154,16 @@ impl ReplyDelivery {
                 status: current.status,
             });
         }
-        if current.sending_since.is_some() {
+        if let Some(since) = current.sending_since {
+            let age = (self.clock.now() - since).to_std().unwrap_or_default();
+            if age < SEND_CLAIM_LEASE {
+                // Another sender is calling the platform right now (a duplicate job): its
+                // answer settles the reply; look again once its call must have ended.
+                info!("another sender is sending this reply; checking back later");
+                return Ok(DeliveryOutcome::RetryLater {
+                    after: SEND_CLAIM_LEASE - age,
+                });
+            }
             return self.mark_unknown(job, reply, current).await;
         }
         let Some(sender) = self.senders.get(&reply.channel) else {
@@ -167,7 +185,10 @@ impl ReplyDelivery {
         };
 
         let attempts_per_job = self.policy.attempts_per_job.max(1);
-        for attempt in 1..=attempts_per_job {
+        let mut reclaims = 0;
+        let mut attempt = 0;
+        while attempt < attempts_per_job {
+            attempt += 1;
             let now = self.clock.now();
             let claimed = Delivery {
                 attempts: current.attempts + 1,
@@ -179,10 +200,23 @@ impl ReplyDelivery {
                 .set_delivery(&job.ticket_id, &job.message_id, &current, &claimed)
                 .await?
             {
-                warn!("another sender claimed this reply first");
-                return Ok(DeliveryOutcome::AlreadyDone {
-                    status: DeliveryStatus::Queued,
-                });
+                // The record changed under us. Another sender's claim or a settled reply ends
+                // this job; any other change (an echo recording the platform id) is re-read
+                // and the claim tried again, so a reply is never left queued without a job.
+                match self.reclaimable(job).await? {
+                    Some(fresh) if reclaims < MAX_RECLAIMS => {
+                        reclaims += 1;
+                        current = fresh;
+                        attempt -= 1; // no call was made: not an attempt
+                        continue;
+                    }
+                    _ => {
+                        warn!("another sender claimed this reply first");
+                        return Ok(DeliveryOutcome::AlreadyDone {
+                            status: DeliveryStatus::Queued,
+                        });
+                    }
+                }
             }
             let outcome = sender
                 .send(&OutboundReply {
@@ -283,6 +317,19 @@ impl ReplyDelivery {
         Ok(DeliveryOutcome::RetryLater {
             after: self.policy.base,
         })
+    }
+
+    /// The reply's delivery record when it is still queued and unclaimed (so this sender may
+    /// claim it), re-read after a lost compare-and-set.
+    async fn reclaimable(&self, job: &OutboundJob) -> Result<Option<Delivery>, DeliveryJobError> {
+        let delivery = self
+            .store
+            .list_messages(&job.ticket_id)
+            .await?
+            .into_iter()
+            .find(|m| m.id == job.message_id && m.direction == Direction::Outbound)
+            .map(|r| r.delivery.unwrap_or_else(Delivery::queued));
+        Ok(delivery.filter(|d| d.status == DeliveryStatus::Queued && d.sending_since.is_none()))
     }
 
     /// Records the outcome of a claimed call; `Some(status)` when the record was changed under
@@ -651,12 +698,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reply_another_sender_is_sending_now_is_checked_again_later() {
+        let f = fixture().await;
+        let claimed = Delivery {
+            attempts: 1,
+            sending_since: Some(Utc::now() - Duration::from_secs(20)),
+            ..Delivery::queued()
+        };
+        assert!(f
+            .store
+            .set_delivery(
+                &f.job.ticket_id,
+                &f.job.message_id,
+                &Delivery::queued(),
+                &claimed
+            )
+            .await
+            .unwrap());
+        let sender = ScriptedSender::answering(vec![sent("never")]);
+        let outcome = delivery(&f, fast(), sender.clone())
+            .deliver(&f.job)
+            .await
+            .unwrap();
+        let DeliveryOutcome::RetryLater { after } = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(
+            after <= SEND_CLAIM_LEASE - Duration::from_secs(19),
+            "{after:?}"
+        );
+        assert_eq!(sender.calls(), 0, "not sent a second time");
+        assert_eq!(stored(&f).await, claimed, "the other sender's claim stands");
+    }
+
+    #[tokio::test]
     async fn a_sender_that_died_mid_call_leaves_the_reply_unknown_not_resent() {
         let f = fixture().await;
         // What a sender leaves behind when it dies after claiming and calling the platform.
         let claimed = Delivery {
             attempts: 1,
-            sending_since: Some(Utc::now()),
+            sending_since: Some(Utc::now() - SEND_CLAIM_LEASE - Duration::from_secs(1)),
             ..Delivery::queued()
         };
         assert!(f
@@ -711,6 +792,7 @@ mod tests {
         let (a, b) = tokio::join!(d.deliver(&f.job), d.deliver(&f.job));
         let outcomes = [a.unwrap(), b.unwrap()];
         assert_eq!(sender.calls(), 1, "{outcomes:?}");
+        assert_eq!(stored(&f).await.status, DeliveryStatus::Sent, "{outcomes:?}");
         assert_eq!(
             outcomes
                 .iter()
