@@ -31,6 +31,7 @@ KEYS = [
     ("twitter_access_secret", "CROSSDESK_TWITTER_ACCESS_SECRET"),
     ("chat_secret", "CROSSDESK_CHAT_SECRET"),
     ("email_thread_key", "CROSSDESK_EMAIL_THREAD_KEY"),
+    ("events_webhook_secret", "CROSSDESK_EVENTS_WEBHOOK_SECRET"),
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -4,7 +4,11 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use crossdesk_aws::ChannelSecrets;
+use crossdesk_channels::events_webhook::Endpoint;
+use crossdesk_channels::health::{HealthConfigError, HealthSettings};
+use crossdesk_channels::media_fetch::MediaSettings;
 use crossdesk_channels::senders::{SenderConfigError, SenderSettings};
+use crossdesk_channels::SignatureModes;
 use crossdesk_core::mail_signature::EmailThreadKey;
 use crossdesk_core::EmailAddress;
 use secrecy::{ExposeSecret, SecretString};
@@ -24,6 +28,9 @@ pub enum ConfigError {
     /// A sending setting is invalid.
     #[error(transparent)]
     Sender(#[from] SenderConfigError),
+    /// A health check setting is invalid.
+    #[error(transparent)]
+    Health(#[from] HealthConfigError),
 }
 
 /// What the local stack stores its tickets and queues in.
@@ -72,6 +79,22 @@ pub struct LocalConfig {
     /// plus-addresses of email replies, and checks the references of the mail that comes back.
     /// Without it email replies are off and no email reference counts as signed.
     pub email_thread_key: Option<EmailThreadKey>,
+    /// `CROSSDESK_FACEBOOK_SIGNATURE_MODE`, `CROSSDESK_TWITTER_SIGNATURE_MODE`,
+    /// `CROSSDESK_CHAT_SIGNATURE_MODE`: `enforce` (default) or `report` per signed channel.
+    pub signature_modes: SignatureModes,
+    /// Channel health checks: `CROSSDESK_HEALTH_INTERVAL_SECS` (default 900, `0` off),
+    /// `CROSSDESK_HEALTH_SILENCE_HOURS`, `CROSSDESK_HEALTH_BUSINESS_HOURS`,
+    /// `CROSSDESK_FACEBOOK_APP_ID`.
+    pub health: HealthSettings,
+    /// `CROSSDESK_EVENTS_WEBHOOK_URL`: where outgoing events are posted (a comma-separated list
+    /// of http(s) URLs); empty: the events webhook is off and no events are emitted.
+    pub events_endpoints: Vec<Endpoint>,
+    /// `CROSSDESK_EVENTS_WEBHOOK_SECRET`: signs the outgoing events (required with endpoints).
+    pub events_secret: Option<SecretString>,
+    /// Attachment copies: `CROSSDESK_MEDIA_MAX_FILE_BYTES` (default 25 MiB),
+    /// `CROSSDESK_MEDIA_MAX_MESSAGE_BYTES` (default 50 MiB), `CROSSDESK_MEDIA_ALLOW_PRIVATE`
+    /// (development only: private `ip:port` pairs downloads may reach).
+    pub media: MediaSettings,
     /// The adapters to run on (set from the command line).
     pub backend: Backend,
     /// `CROSSDESK_RESOURCE_PREFIX` (default `crossdesk-local`): names the resources
@@ -124,6 +147,16 @@ impl LocalConfig {
                 })
             })
             .transpose()?;
+        let signature_modes =
+            SignatureModes::from_lookup(&lookup).map_err(|e| ConfigError::Invalid {
+                name: e.variable,
+                reason: e.reason(),
+            })?;
+        let health = HealthSettings::from_lookup(&lookup)?;
+        let media = MediaSettings::from_lookup(&lookup).map_err(|e| ConfigError::Invalid {
+            name: e.name,
+            reason: e.reason,
+        })?;
         let email_thread_key = get("CROSSDESK_EMAIL_THREAD_KEY")
             .map(|v| thread_key(&v, "CROSSDESK_EMAIL_THREAD_KEY"))
             .transpose()?;
@@ -142,6 +175,18 @@ impl LocalConfig {
             chat_secret: secret("CROSSDESK_CHAT_SECRET"),
             agent_token: secret("CROSSDESK_AGENT_TOKEN"),
             json_logs,
+            signature_modes,
+            health,
+            events_endpoints: get("CROSSDESK_EVENTS_WEBHOOK_URL")
+                .map(|list| Endpoint::parse_list(&list))
+                .transpose()
+                .map_err(|e| ConfigError::Invalid {
+                    name: "CROSSDESK_EVENTS_WEBHOOK_URL",
+                    reason: e.to_string(),
+                })?
+                .unwrap_or_default(),
+            events_secret: secret("CROSSDESK_EVENTS_WEBHOOK_SECRET"),
+            media,
             backend: Backend::Embedded,
             resource_prefix: get("CROSSDESK_RESOURCE_PREFIX")
                 .map(|p| p.trim().to_lowercase())
@@ -166,6 +211,7 @@ impl LocalConfig {
             stored.twitter_consumer_secret.clone(),
         );
         fill(&mut self.chat_secret, stored.chat_secret.clone());
+        fill(&mut self.events_secret, stored.events_webhook_secret);
         let senders = &mut self.senders;
         fill(&mut senders.facebook_page_token, stored.facebook_page_token);
         fill(
@@ -241,6 +287,62 @@ mod tests {
         let err = config(&[("CROSSDESK_PORT", "http")]).unwrap_err();
         assert!(err.to_string().contains("CROSSDESK_PORT"), "{err}");
         assert!(config(&[("CROSSDESK_LOG_FORMAT", "xml")]).is_err());
+    }
+
+    #[test]
+    fn signature_modes_default_to_enforce_and_an_invalid_one_names_its_variable() {
+        use crossdesk_channels::SignatureMode;
+        let c = config(&[]).unwrap();
+        assert_eq!(c.signature_modes, SignatureModes::default());
+        let c = config(&[("CROSSDESK_CHAT_SIGNATURE_MODE", "report")]).unwrap();
+        assert_eq!(c.signature_modes.chat, SignatureMode::Report);
+        assert_eq!(c.signature_modes.facebook, SignatureMode::Enforce);
+        let err = config(&[("CROSSDESK_TWITTER_SIGNATURE_MODE", "log")]).unwrap_err();
+        assert!(
+            err.to_string().contains("CROSSDESK_TWITTER_SIGNATURE_MODE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reads_the_events_webhook_endpoints_and_secret() {
+        let c = config(&[]).unwrap();
+        assert!(c.events_endpoints.is_empty() && c.events_secret.is_none());
+        let c = config(&[
+            (
+                "CROSSDESK_EVENTS_WEBHOOK_URL",
+                "https://a.example.com/hook, http://127.0.0.1:9000/x",
+            ),
+            ("CROSSDESK_EVENTS_WEBHOOK_SECRET", "whsec"),
+        ])
+        .unwrap();
+        assert_eq!(c.events_endpoints.len(), 2);
+        assert_eq!(c.events_endpoints[1].display(), "http://127.0.0.1:9000/x");
+        assert_eq!(c.events_secret.unwrap().expose_secret(), "whsec");
+        let err = config(&[("CROSSDESK_EVENTS_WEBHOOK_URL", "ftp://nope")]).unwrap_err();
+        assert!(
+            err.to_string().contains("CROSSDESK_EVENTS_WEBHOOK_URL"),
+            "{err}"
+        );
+        // The stored secret fills it in when the variable is unset.
+        let mut c = config(&[]).unwrap();
+        c.apply_secrets(
+            ChannelSecrets::from_json(r#"{"events_webhook_secret":"whsec-stored"}"#).unwrap(),
+        );
+        assert_eq!(c.events_secret.unwrap().expose_secret(), "whsec-stored");
+    }
+
+    #[test]
+    fn health_settings_default_to_every_15_minutes_and_name_a_bad_variable() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.health.interval, std::time::Duration::from_secs(900));
+        let c = config(&[("CROSSDESK_HEALTH_INTERVAL_SECS", "0")]).unwrap();
+        assert!(c.health.interval.is_zero(), "0 turns the checks off");
+        let err = config(&[("CROSSDESK_HEALTH_BUSINESS_HOURS", "weekdays")]).unwrap_err();
+        assert!(
+            err.to_string().contains("CROSSDESK_HEALTH_BUSINESS_HOURS"),
+            "{err}"
+        );
     }
 
     #[test]

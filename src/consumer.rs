@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use crossdesk_aws::SqsQueue;
+use crossdesk_core::events::OutgoingEvent;
 use crossdesk_core::{Message, OutboundJob, QueueError};
 use crossdesk_embedded::{QueueName, Receipt, SqliteQueue};
 use tracing::warn;
@@ -52,6 +53,10 @@ pub trait QueueConsumer: Send + Sync {
     async fn message(&self, body: &str) -> Result<Message, String>;
     /// The reply job an outbound body carries.
     async fn job(&self, body: &str) -> Result<OutboundJob, String>;
+    /// The outgoing event an events body carries.
+    async fn event(&self, body: &str) -> Result<OutgoingEvent, String> {
+        serde_json::from_str(body).map_err(|e| format!("undecodable queue entry: {e}"))
+    }
 }
 
 /// One of the embedded queues.
@@ -122,7 +127,7 @@ impl QueueConsumer for SqliteConsumer {
 pub struct SqsConsumer {
     /// The queue.
     pub queue: Arc<SqsQueue>,
-    /// `inbound` or `outbound`.
+    /// `inbound`, `outbound` or `events`.
     pub name: &'static str,
 }
 
@@ -180,6 +185,13 @@ impl QueueConsumer for SqsConsumer {
     async fn job(&self, body: &str) -> Result<OutboundJob, String> {
         self.queue
             .decode_outbound(body)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn event(&self, body: &str) -> Result<OutgoingEvent, String> {
+        self.queue
+            .decode_event(body)
             .await
             .map_err(|e| e.to_string())
     }

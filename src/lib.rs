@@ -7,6 +7,8 @@
 
 pub mod config;
 pub mod consumer;
+pub mod events;
+pub mod health;
 pub mod outbox;
 pub mod samples;
 pub mod stack;

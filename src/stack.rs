@@ -7,26 +7,35 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
+use axum::extract::{Path, RawQuery};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use crossdesk_aws::{
-    AwsConfig, ChannelSecrets, DynamoTicketStore, ResourceNames, S3Archive, SesEmailSender,
-    SqsQueue,
+    AwsConfig, ChannelSecrets, DynamoEventLedger, DynamoTicketStore, ResourceNames, S3Archive,
+    S3MediaStore, SesEmailSender, SqsQueue,
 };
 use crossdesk_channels::delivery::{DeliveryJobError, DeliveryOutcome, ReplyDelivery, RetryPolicy};
 use crossdesk_channels::email_reply::EmailReplySettings;
 use crossdesk_channels::send::ReplySender;
 use crossdesk_channels::{ChatChannel, EmailChannel, FacebookChannel, TwitterChannel};
 use crossdesk_core::agent::{AgentDesk, AgentRef};
+use crossdesk_core::events::EventQueue;
+use crossdesk_core::health::{ChannelHealthStore, InboundActivity};
 use crossdesk_core::mail_threading::EmailThreading;
+use crossdesk_core::media::{AttachmentCollector, MediaStore};
+use crossdesk_core::reply_window::ReplyCapabilities;
 use crossdesk_core::writer::TicketWriter;
 use crossdesk_core::{
     ChannelKind, Clock, InboundQueue, Message, OutboundJob, OutboundQueue, QueueError, RawArchive,
     SystemClock, TicketStore,
 };
-use crossdesk_embedded::{Database, QueueName, SqliteArchive, SqliteQueue, SqliteStore};
+use crossdesk_embedded::{
+    Database, DirectoryMediaStore, MediaLinkError, QueueName, SqliteArchive, SqliteQueue,
+    SqliteStore,
+};
 use crossdesk_http::{
     agent_router, webhook_router, AgentAuth, AgentState, ApiError, BearerTokenAuth, ChannelSlot,
     IngestState,
@@ -38,6 +47,7 @@ use tracing::{error, info, warn};
 
 use crate::config::{Backend, LocalConfig};
 use crate::consumer::{QueueConsumer, SqliteConsumer, SqsConsumer};
+use crate::health;
 use crate::outbox::OutboxEmailSender;
 
 /// How many messages the writer takes at once.
@@ -62,6 +72,15 @@ struct Adapters {
     outbound_consumer: Arc<dyn QueueConsumer>,
     /// The email reply sender (the outbox locally, SES on AWS), when a from address is set.
     email_sender: Option<Arc<dyn ReplySender>>,
+    /// The channels' health state (the same database or table as the tickets).
+    health: Arc<dyn ChannelHealthStore>,
+    /// The outgoing events queue and ledger.
+    events: crate::events::EventAdapters,
+    /// Where copies of attachments go (the data dir, or S3).
+    media: Arc<dyn MediaStore>,
+    /// The data dir's media store, served under `/media/` (embedded only: S3 links are
+    /// pre-signed URLs).
+    local_media: Option<DirectoryMediaStore>,
 }
 
 impl LocalStack {
@@ -77,6 +96,14 @@ impl LocalStack {
         };
         let config = &config;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (shutdown, signal) = watch::channel(false);
+        let events = crate::events::start(
+            config,
+            adapters.events,
+            clock.clone(),
+            agent_auth(config),
+            signal.clone(),
+        )?;
         let wake_writer = Arc::new(Notify::new());
         let wake_sender = Arc::new(Notify::new());
         let inbound = Arc::new(WakingQueue {
@@ -92,21 +119,37 @@ impl LocalStack {
             adapters.store.clone(),
             clock.clone(),
             adapters.email_sender,
-        )?;
+        )?
+        .with_channel_health(adapters.health.clone());
+        let delivery = match &events.publisher {
+            Some(publisher) => delivery.with_events(publisher.clone()),
+            None => delivery,
+        };
+        let checker = health::health_checker(config, adapters.health.clone(), clock.clone())?;
+        let channels = health::channel_routes(
+            config,
+            adapters.health.clone(),
+            checker.clone(),
+            agent_auth(config),
+        );
         let router = routes(
             config,
             inbound,
             outbound,
             adapters.archive,
             adapters.store.clone(),
-            clock,
-        );
+            clock.clone(),
+            events.publisher.clone(),
+            adapters.media.clone(),
+        )
+        .merge(channels)
+        .merge(media_routes(adapters.local_media.clone(), clock.clone()))
+        .merge(events.router);
 
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        let (shutdown, signal) = watch::channel(false);
 
         let mut server_signal = signal.clone();
         let server = tokio::spawn(async move {
@@ -120,10 +163,27 @@ impl LocalStack {
                 error!(error = %e, "HTTP server stopped");
             }
         });
-        let writer = TicketWriter::new(adapters.store).with_email_threading(EmailThreading {
-            thread_key: config.email_thread_key.clone(),
-            support_address: config.email_from.clone(),
-        });
+        let writer = TicketWriter::new(adapters.store)
+            .with_email_threading(EmailThreading {
+                thread_key: config.email_thread_key.clone(),
+                support_address: config.email_from.clone(),
+            })
+            .with_inbound_activity(Arc::new(InboundActivity::new(adapters.health.clone())))
+            .with_attachments(AttachmentCollector::new(
+                Arc::new(
+                    config
+                        .media
+                        .fetcher()
+                        .context("cannot build the attachment downloader")?,
+                ),
+                adapters.media.clone(),
+                config.media.limits.clone(),
+            ));
+        let writer = match &events.publisher {
+            Some(publisher) => writer.with_events(publisher.clone()),
+            None => writer,
+        };
+        let health_worker = health::spawn_health_worker(config, checker, signal.clone());
         let inbound_consumer = adapters.inbound_consumer.clone();
         let writer = tokio::spawn(drain(
             adapters.inbound_consumer,
@@ -160,7 +220,11 @@ impl LocalStack {
             addr,
             shutdown,
             server,
-            workers: vec![writer, sender],
+            workers: [writer, sender]
+                .into_iter()
+                .chain(health_worker)
+                .chain(events.worker)
+                .collect(),
         })
     }
 
@@ -197,6 +261,10 @@ impl LocalStack {
                 format!("{base}/api/tickets"),
                 "agent API (Bearer agent token)",
             ),
+            (
+                format!("{base}/api/channels"),
+                "channel health (Bearer agent token; POST /api/channels/check runs the checks)",
+            ),
             (format!("{base}/healthz"), "health check"),
         ]
     }
@@ -210,6 +278,7 @@ async fn embedded_adapters(config: &LocalConfig) -> anyhow::Result<Adapters> {
     let database = Database::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
     let store = Arc::new(SqliteStore::new(database.clone()));
     let queue = Arc::new(SqliteQueue::new(database.clone()));
+    let events = crate::events::embedded(&database).await?;
     // This process owns the queue alone: leases held when it last stopped are dead.
     let mut released = 0;
     for name in [QueueName::Inbound, QueueName::Outbound] {
@@ -230,8 +299,15 @@ async fn embedded_adapters(config: &LocalConfig) -> anyhow::Result<Adapters> {
             config.data_dir.join("outbox"),
         )) as Arc<dyn ReplySender>
     });
+    // Links to attachment copies are signed with a key of this process: they are short-lived
+    // anyway, and a restart only makes an agent ask for a fresh one.
+    let local_media = DirectoryMediaStore::new(config.data_dir.join("media"), rand::random());
     Ok(Adapters {
+        events,
+        health: store.clone(),
         store,
+        media: Arc::new(local_media.clone()),
+        local_media: Some(local_media),
         archive: Arc::new(SqliteArchive::new(database)),
         inbound: queue.clone(),
         outbound: queue.clone(),
@@ -296,6 +372,12 @@ async fn aws_adapters(config: &mut LocalConfig, create: bool) -> anyhow::Result<
         s3.clone(),
         &aws.bucket,
     ));
+    let events = crate::events::aws(
+        aws.events_queue_url
+            .as_deref()
+            .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url, s3.clone(), &aws.bucket))),
+        DynamoEventLedger::new(aws_sdk_dynamodb::Client::new(&sdk), &aws.table_name),
+    );
     let outbound = Arc::new(SqsQueue::new(
         sqs,
         &aws.outbound_queue_url,
@@ -308,11 +390,16 @@ async fn aws_adapters(config: &mut LocalConfig, create: bool) -> anyhow::Result<
             settings,
         )) as Arc<dyn ReplySender>
     });
+    let store = Arc::new(DynamoTicketStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &aws.table_name,
+    ));
     Ok(Adapters {
-        store: Arc::new(DynamoTicketStore::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            &aws.table_name,
-        )),
+        events,
+        health: store.clone(),
+        store,
+        media: Arc::new(S3MediaStore::new(s3.clone(), &aws.bucket)),
+        local_media: None,
         archive: Arc::new(S3Archive::new(s3, &aws.bucket)),
         inbound: inbound.clone(),
         outbound: outbound.clone(),
@@ -328,6 +415,8 @@ async fn aws_adapters(config: &mut LocalConfig, create: bool) -> anyhow::Result<
     })
 }
 
+// One argument per adapter the routes are built over.
+#[allow(clippy::too_many_arguments)]
 fn routes(
     config: &LocalConfig,
     inbound: Arc<dyn InboundQueue>,
@@ -335,6 +424,8 @@ fn routes(
     archive: Arc<dyn RawArchive>,
     store: Arc<dyn TicketStore>,
     clock: Arc<dyn Clock>,
+    events: Option<Arc<dyn EventQueue>>,
+    media: Arc<dyn MediaStore>,
 ) -> Router {
     let slot = |channel: Option<ChannelSlot>, missing: Vec<&'static str>| {
         channel.unwrap_or(ChannelSlot::Unconfigured { missing })
@@ -389,14 +480,74 @@ fn routes(
                 vec!["CROSSDESK_CHAT_SECRET"],
             ),
         );
-    let auth: Arc<dyn AgentAuth> = match &config.agent_token {
-        Some(token) => Arc::new(BearerTokenAuth::new(token)),
-        None => Arc::new(AgentApiDisabled),
+    let ingest = ingest.with_signature_modes(config.signature_modes);
+    config
+        .signature_modes
+        .warn_if_reporting(ingest.channel_names());
+    let auth = agent_auth(config);
+    // Reply windows follow the same Human Agent setting as the Facebook sender.
+    let desk = AgentDesk::new(store, outbound, clock)
+        .with_reply_capabilities(ReplyCapabilities {
+            human_agent: config.senders.facebook_human_agent,
+        })
+        .with_media(media);
+    let desk = match events {
+        Some(events) => desk.with_events(events),
+        None => desk,
     };
-    let desk = AgentDesk::new(store, outbound, clock);
     webhook_router(ingest)
         .merge(agent_router(AgentState { desk, auth }))
         .route("/healthz", get(|| async { "ok" }))
+}
+
+/// `GET /media/{sha256}?…`: the data dir's attachment copies, through the signed links the
+/// agent API hands out (embedded backend only).
+fn media_routes(media: Option<DirectoryMediaStore>, clock: Arc<dyn Clock>) -> Router {
+    let Some(media) = media else {
+        return Router::new();
+    };
+    let serve = move |Path(sha256): Path<String>, RawQuery(query): RawQuery| {
+        let media = media.clone();
+        let clock = clock.clone();
+        async move {
+            match media
+                .open(&sha256, query.as_deref().unwrap_or(""), clock.now())
+                .await
+            {
+                Ok(file) => (
+                    [
+                        (header::CONTENT_TYPE, file.content_type),
+                        (header::CONTENT_DISPOSITION, file.disposition),
+                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+                        (
+                            header::CONTENT_SECURITY_POLICY,
+                            "default-src 'none'; sandbox".to_string(),
+                        ),
+                        (header::CACHE_CONTROL, "private, max-age=300".to_string()),
+                    ],
+                    file.bytes,
+                )
+                    .into_response(),
+                Err(e) => {
+                    let status = match e {
+                        MediaLinkError::Invalid | MediaLinkError::Expired => StatusCode::FORBIDDEN,
+                        MediaLinkError::NotFound => StatusCode::NOT_FOUND,
+                        MediaLinkError::Unreadable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                    };
+                    (status, e.to_string()).into_response()
+                }
+            }
+        }
+    };
+    Router::new().route("/media/{sha256}", get(serve))
+}
+
+/// The agent API's auth: the bearer token, or 503 while `CROSSDESK_AGENT_TOKEN` is unset.
+fn agent_auth(config: &LocalConfig) -> Arc<dyn AgentAuth> {
+    match &config.agent_token {
+        Some(token) => Arc::new(BearerTokenAuth::new(token)),
+        None => Arc::new(AgentApiDisabled),
+    }
 }
 
 /// Agent auth while `CROSSDESK_AGENT_TOKEN` is unset: every call is refused with 503.
@@ -454,7 +605,7 @@ fn reply_delivery(
 }
 
 /// What to do with a queue entry after handling it.
-enum Settle {
+pub(crate) enum Settle {
     /// Done: remove it.
     Ack,
     /// Try again after this long (a passing failure).
@@ -466,7 +617,7 @@ enum Settle {
 /// A worker draining one queue in-process: takes batches, handles each entry, settles it.
 /// Nothing is dropped: an entry is removed only once handled or dead-lettered, and a crash
 /// leaves it taken, to be taken again.
-async fn drain<F, Fut>(
+pub(crate) async fn drain<F, Fut>(
     queue: Arc<dyn QueueConsumer>,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
@@ -545,7 +696,7 @@ async fn deliver_entry(delivery: &ReplyDelivery, job: &OutboundJob, attempts: u3
 }
 
 /// Capped exponential backoff: 1 s, 2 s, 4 s, … up to 60 s.
-fn backoff(attempts: u32) -> Duration {
+pub(crate) fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.saturating_sub(1).min(6)).min(Duration::from_secs(60))
 }
 

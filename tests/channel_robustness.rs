@@ -62,10 +62,7 @@ impl FakeGraph {
     /// The stack's settings for replies through this fake.
     fn settings(&self) -> Vec<(&'static str, String)> {
         vec![
-            (
-                "CROSSDESK_FACEBOOK_GRAPH_URL",
-                format!("{}/v21.0", self.base),
-            ),
+            ("CROSSDESK_FACEBOOK_GRAPH_URL", self.base.clone()),
             ("CROSSDESK_FACEBOOK_PAGE_TOKEN", "page-token-123".into()),
         ]
     }

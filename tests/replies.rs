@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use chrono::{DateTime, Utc};
 use common::{Backend, Stack, AGENT_TOKEN, CHAT_SECRET};
 use crossdesk_channels::{Channel, ChatChannel, Headers, WebhookRequest};
 use reqwest::Method;
@@ -154,10 +155,7 @@ async fn a_messenger_reply_is_sent_once_through_the_send_api(backend: Backend) {
         dir.path(),
         &[],
         &[
-            (
-                "CROSSDESK_FACEBOOK_GRAPH_URL",
-                format!("{}/v21.0", graph.base),
-            ),
+            ("CROSSDESK_FACEBOOK_GRAPH_URL", graph.base.clone()),
             ("CROSSDESK_FACEBOOK_PAGE_TOKEN", "page-token-123".into()),
         ],
     );
@@ -188,7 +186,13 @@ async fn a_messenger_reply_is_sent_once_through_the_send_api(backend: Backend) {
     assert_eq!(requests.len(), 2);
     let sent = &requests[1];
     assert_eq!(sent.method, "POST");
-    assert_eq!(sent.path, "/v21.0/me/messages");
+    assert_eq!(
+        sent.path,
+        format!(
+            "/{}/me/messages",
+            crossdesk_channels::graph_version::GRAPH_API_VERSION
+        )
+    );
     assert_eq!(sent.header("authorization"), Some("Bearer page-token-123"));
     let body = sent.json();
     assert_eq!(body["recipient"], json!({"id": "PSID_42"}));
@@ -228,10 +232,7 @@ async fn a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried(bac
         dir.path(),
         &[],
         &[
-            (
-                "CROSSDESK_FACEBOOK_GRAPH_URL",
-                format!("{}/v21.0", graph.base),
-            ),
+            ("CROSSDESK_FACEBOOK_GRAPH_URL", graph.base.clone()),
             ("CROSSDESK_FACEBOOK_PAGE_TOKEN", "expired-token".into()),
         ],
     );
@@ -403,10 +404,191 @@ async fn a_reply_on_a_channel_without_credentials_fails_with_a_clear_reason(back
     assert_eq!(delivery["error"]["code"], "channel_not_configured");
 }
 
+/// A Messenger message from a customer, written `age` ago (whole seconds), and when that was.
+fn messenger_event_written(mid: &str, age: chrono::TimeDelta) -> (Vec<u8>, DateTime<Utc>) {
+    let now = Utc::now();
+    let written = DateTime::from_timestamp(now.timestamp() - age.num_seconds(), 0).unwrap();
+    let body = json!({"object":"page","entry":[{"id":"PAGE_1","time":now.timestamp_millis(),"messaging":[{
+        "sender":{"id":"PSID_42"},"recipient":{"id":"PAGE_1"},"timestamp":written.timestamp_millis(),
+        "message":{"mid":mid,"text":"Where is my parcel?"}}]}]});
+    (body.to_string().into_bytes(), written)
+}
+
+/// The stack's settings for sending through the fake Graph (its host: the API version is a
+/// setting of its own), plus `extra`.
+fn graph_env(graph: &FakePlatform, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("CROSSDESK_FACEBOOK_GRAPH_URL", graph.base.clone()),
+        (
+            "CROSSDESK_FACEBOOK_PAGE_TOKEN",
+            "page-token-123".to_string(),
+        ),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    env
+}
+
+fn time(value: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(value.as_str().unwrap_or_else(|| panic!("a time: {value}")))
+        .unwrap()
+        .to_utc()
+}
+
+async fn a_closed_messenger_window_is_shown_and_a_reply_refused_before_anything_is_queued(
+    backend: Backend,
+) {
+    let graph = FakePlatform::start(vec![(
+        200,
+        json!({"recipient_id":"PSID_42","message_id":"m_never"}),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start_env(backend, dir.path(), &[], &graph_env(&graph, &[]));
+    let (event, written) = messenger_event_written("m_old_1", chrono::TimeDelta::hours(30));
+    assert_eq!(stack.post_signed("facebook", &event).await.0, 200);
+    let ticket = only_ticket(&stack).await;
+
+    let view = stack.ticket(&ticket).await;
+    let windows = view["reply_windows"].as_array().expect("reply_windows");
+    assert_eq!(windows.len(), 1, "{windows:#?}");
+    let w = &windows[0];
+    assert_eq!(w["channel"], "facebook");
+    assert_eq!(w["visibility"], "private");
+    assert_eq!(w["can_reply"], false, "{w}");
+    assert_eq!(
+        time(&w["window_ends_at"]),
+        written + chrono::TimeDelta::hours(24)
+    );
+    assert_eq!(w["message_tag"], Value::Null);
+    let reason = w["reason"].as_str().unwrap();
+    assert!(reason.contains("24-hour window closed"), "{reason}");
+    assert!(reason.contains("no Human Agent permission"), "{reason}");
+    // A Messenger customer has no email address Crossdesk knows.
+    assert_eq!(w["alternative"], Value::Null);
+
+    let (status, answer) = stack
+        .api_send(
+            Method::POST,
+            &format!("/api/tickets/{ticket}/replies"),
+            &json!({"text": "Sorry for the wait!"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "window_closed");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("24-hour window closed"), "{message}");
+    assert!(message.contains("no email address"), "{message}");
+
+    // Nothing was stored, queued or sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        stack.ticket(&ticket).await["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(graph.requests().is_empty(), "{:?}", graph.requests());
+}
+
+async fn an_open_messenger_window_shows_when_it_closes(backend: Backend) {
+    let graph = FakePlatform::start(vec![(
+        200,
+        json!({"recipient_id":"PSID_42","message_id":"m_reply_1"}),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start_env(backend, dir.path(), &[], &graph_env(&graph, &[]));
+    let (event, written) = messenger_event_written("m_new_1", chrono::TimeDelta::minutes(5));
+    assert_eq!(stack.post_signed("facebook", &event).await.0, 200);
+    let ticket = only_ticket(&stack).await;
+
+    let view = stack.ticket(&ticket).await;
+    assert_eq!(
+        view["reply_windows"],
+        json!([{
+            "channel": "facebook",
+            "visibility": "private",
+            "can_reply": true,
+            "window_ends_at": view["reply_windows"][0]["window_ends_at"],
+            "message_tag": null,
+            "reason": null,
+            "alternative": null,
+        }])
+    );
+    assert_eq!(
+        time(&view["reply_windows"][0]["window_ends_at"]),
+        written + chrono::TimeDelta::hours(24)
+    );
+    let message = reply(&stack, &ticket, json!({"text": "On its way."})).await;
+    assert_eq!(
+        settled_delivery(&stack, &ticket, &message).await["status"],
+        "sent"
+    );
+    assert_eq!(graph.requests()[0].json()["messaging_type"], "RESPONSE");
+}
+
+async fn with_human_agent_a_30_hour_old_message_is_answered_with_the_tag(backend: Backend) {
+    let graph = FakePlatform::start(vec![(
+        200,
+        json!({"recipient_id":"PSID_42","message_id":"m_reply_2"}),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = graph_env(&graph, &[("CROSSDESK_FACEBOOK_HUMAN_AGENT", "true")]);
+    let stack = Stack::start_env(backend, dir.path(), &[], &env);
+    let (event, written) = messenger_event_written("m_old_2", chrono::TimeDelta::hours(30));
+    assert_eq!(stack.post_signed("facebook", &event).await.0, 200);
+    let ticket = only_ticket(&stack).await;
+
+    let view = stack.ticket(&ticket).await;
+    let w = &view["reply_windows"][0];
+    assert_eq!(w["can_reply"], true, "{w}");
+    assert_eq!(w["message_tag"], "HUMAN_AGENT");
+    assert_eq!(
+        time(&w["window_ends_at"]),
+        written + chrono::TimeDelta::days(7)
+    );
+
+    let message = reply(&stack, &ticket, json!({"text": "Sorry for the wait."})).await;
+    assert_eq!(
+        settled_delivery(&stack, &ticket, &message).await["status"],
+        "sent"
+    );
+    let sent = graph.requests()[0].json();
+    assert_eq!(sent["messaging_type"], "MESSAGE_TAG");
+    assert_eq!(sent["tag"], "HUMAN_AGENT");
+}
+
+async fn channels_without_a_window_can_always_be_answered(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start(backend, dir.path());
+    // The sample mail is days old; email has no window.
+    assert_eq!(stack.post_event("email", "plain-and-html.eml").await.0, 200);
+    let ticket = only_ticket(&stack).await;
+    let view = stack.ticket(&ticket).await;
+    assert_eq!(
+        view["reply_windows"],
+        json!([{
+            "channel": "email",
+            "visibility": "private",
+            "can_reply": true,
+            "window_ends_at": null,
+            "message_tag": null,
+            "reason": null,
+            "alternative": null,
+        }])
+    );
+}
+
 on_both_backends!(
     a_messenger_reply_is_sent_once_through_the_send_api,
     a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried,
     a_chat_reply_is_posted_signed_to_the_callback,
     an_email_reply_threads_and_the_customers_answer_comes_back_to_the_ticket,
     a_reply_on_a_channel_without_credentials_fails_with_a_clear_reason,
+    a_closed_messenger_window_is_shown_and_a_reply_refused_before_anything_is_queued,
+    an_open_messenger_window_shows_when_it_closes,
+    with_human_agent_a_30_hour_old_message_is_answered_with_the_tag,
+    channels_without_a_window_can_always_be_answered,
 );

@@ -452,8 +452,7 @@ fn table_has_the_schema_the_store_relies_on() {
 }
 
 #[test]
-fn every_queue_consumer_reports_partial_failures_over_a_fifo_queue_with_a_watched_dead_letter_queue(
-) {
+fn every_queue_consumer_reports_partial_failures_over_a_queue_with_a_watched_dead_letter_queue() {
     let t = Template::load();
     let alarms = t.of_type("AWS::CloudWatch::Alarm");
     let alarmed_queue = |queue: &str| {
@@ -499,11 +498,19 @@ fn every_queue_consumer_reports_partial_failures_over_a_fifo_queue_with_a_watche
                 .unwrap_or_else(|| panic!("{what}: Queue is not !GetAtt X.Arn"));
             assert_eq!(attr, "Arn");
             let q = &t.resource(queue)["Properties"];
-            assert_eq!(q["FifoQueue"], true, "{queue}: FIFO");
-            assert_eq!(
-                q["ContentBasedDeduplication"], false,
-                "{queue}: the code sets MessageDeduplicationId"
-            );
+            // The outgoing events queue alone is a standard queue (event ids and the sender's
+            // ledger make duplicates harmless), given more receives than the sender's own 12
+            // rounds, so the sender gives up first and keeps the event for replay.
+            let fifo = queue != "EventsQueue";
+            if fifo {
+                assert_eq!(q["FifoQueue"], true, "{queue}: FIFO");
+                assert_eq!(
+                    q["ContentBasedDeduplication"], false,
+                    "{queue}: the code sets MessageDeduplicationId"
+                );
+            } else {
+                assert!(q["FifoQueue"].is_null(), "{queue}: a standard queue");
+            }
             let visibility = q["VisibilityTimeout"].as_u64().unwrap_or(30);
             assert!(
                 visibility >= 6 * f.timeout(),
@@ -514,14 +521,18 @@ fn every_queue_consumer_reports_partial_failures_over_a_fifo_queue_with_a_watche
             let redrive = &q["RedrivePolicy"];
             assert_eq!(
                 redrive["maxReceiveCount"].as_u64(),
-                Some(5),
+                Some(if fifo { 5 } else { 20 }),
                 "{queue}: maxReceiveCount"
             );
             let (dlq, attr) = get_att(&redrive["deadLetterTargetArn"])
                 .unwrap_or_else(|| panic!("{queue}: no dead-letter queue"));
             assert_eq!(attr, "Arn");
             let d = &t.resource(dlq)["Properties"];
-            assert_eq!(d["FifoQueue"], true, "{dlq}: a FIFO queue's DLQ is FIFO");
+            if fifo {
+                assert_eq!(d["FifoQueue"], true, "{dlq}: a FIFO queue's DLQ is FIFO");
+            } else {
+                assert!(d["FifoQueue"].is_null(), "{dlq}: a standard queue's DLQ");
+            }
             assert_eq!(
                 d["MessageRetentionPeriod"].as_u64(),
                 Some(14 * 24 * 3600),
@@ -530,7 +541,10 @@ fn every_queue_consumer_reports_partial_failures_over_a_fifo_queue_with_a_watche
             assert!(alarmed_queue(dlq), "{dlq}: no alarm on depth > 0");
         }
     }
-    assert_eq!(consumers, 2, "the ticket writer and the reply sender");
+    assert_eq!(
+        consumers, 3,
+        "the ticket writer, the reply sender and the event sender"
+    );
 
     // The email ingest is invoked asynchronously: what fails there lands in a queue too.
     let email = t.function("IngestEmailFunction");
@@ -563,6 +577,50 @@ fn alarms_go_to_a_topic_with_an_optional_email_subscription() {
         "the subscription is optional"
     );
     assert_eq!(t.0["Parameters"]["AlarmEmail"]["Default"], "");
+}
+
+#[test]
+fn channel_health_runs_every_15_minutes_and_its_failing_checks_raise_an_alarm() {
+    let t = Template::load();
+    let f = t
+        .functions()
+        .into_iter()
+        .find(|f| f.crate_name() == "channel-health")
+        .expect("a function for functions/channel-health");
+    let schedules: Vec<&Value> = f
+        .events()
+        .into_iter()
+        .filter(|(_, e)| e["Type"] == "Schedule")
+        .map(|(_, e)| &e["Properties"]["Schedule"])
+        .collect();
+    assert_eq!(schedules, [&Value::from("rate(15 minutes)")], "{}", f.name);
+
+    // The alarm watches the metric the function emits (EMF, shared/lambda/src/health.rs).
+    let code = read("shared/lambda/src/health.rs");
+    let metric = code
+        .split("pub const CHECK_FAILURES: &str = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("CHECK_FAILURES in shared/lambda/src/health.rs");
+    let namespace = read("shared/lambda/src/metrics.rs")
+        .split("pub const NAMESPACE: &str = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next().map(str::to_string))
+        .expect("NAMESPACE in shared/lambda/src/metrics.rs");
+    let alarms: Vec<(String, &Value)> = t
+        .of_type("AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| a["Properties"]["MetricName"] == metric)
+        .collect();
+    assert_eq!(alarms.len(), 1, "one alarm on {metric}");
+    let p = &alarms[0].1["Properties"];
+    assert_eq!(p["Namespace"], Value::from(namespace));
+    assert_eq!(p["ComparisonOperator"], "GreaterThanThreshold");
+    assert_eq!(p["Threshold"], Value::from(0));
+    assert!(
+        p["Period"].as_u64().unwrap_or_default() >= 15 * 60,
+        "the period spans at least one run"
+    );
 }
 
 #[test]
@@ -657,12 +715,19 @@ fn every_setting_the_deployed_code_reads_is_set_and_no_secret_is() {
                         "{}: {name} resolves a secret",
                         f.name
                     );
-                    let named = target(other).unwrap_or_default();
-                    assert!(
-                        t.resources().contains_key(named) || parameters.contains_key(named),
-                        "{}: {name} = {text}",
-                        f.name
-                    );
+                    // A reference, or a condition choosing between references.
+                    let named: Vec<&str> = match other["Fn::If"].as_sequence() {
+                        Some(branches) => branches[1..].iter().filter_map(target).collect(),
+                        None => target(other).into_iter().collect(),
+                    };
+                    assert!(!named.is_empty(), "{}: {name} = {text}", f.name);
+                    for named in named {
+                        assert!(
+                            t.resources().contains_key(named) || parameters.contains_key(named),
+                            "{}: {name} = {text}",
+                            f.name
+                        );
+                    }
                 }
             }
         }
@@ -687,6 +752,30 @@ fn every_setting_the_deployed_code_reads_is_set_and_no_secret_is() {
             "infra/stack.py does not read {var}"
         );
     }
+}
+
+#[test]
+fn the_agent_api_and_the_reply_sender_judge_reply_windows_by_one_setting() {
+    // The windows the agent API shows and checks must be the ones the sender enforces.
+    let t = Template::load();
+    let functions = t.functions();
+    let human_agent = |crate_name: &str| {
+        let f = functions
+            .iter()
+            .find(|f| f.crate_name() == crate_name)
+            .unwrap_or_else(|| panic!("no {crate_name} function"));
+        target(
+            f.env
+                .get("CROSSDESK_FACEBOOK_HUMAN_AGENT")
+                .unwrap_or_else(|| panic!("{crate_name}: CROSSDESK_FACEBOOK_HUMAN_AGENT unset")),
+        )
+        .map(str::to_string)
+    };
+    assert_eq!(
+        human_agent("agent-api").as_deref(),
+        Some("FacebookHumanAgent")
+    );
+    assert_eq!(human_agent("reply-sender"), human_agent("agent-api"));
 }
 
 fn read_tool() -> String {
@@ -753,6 +842,13 @@ fn webhooks_are_public_and_every_other_route_needs_the_agent_jwt() {
         agent("GET", "/api/tickets/{id}"),
         agent("PATCH", "/api/tickets/{id}"),
         agent("POST", "/api/tickets/{id}/replies"),
+        agent(
+            "GET",
+            "/api/tickets/{id}/messages/{message_id}/attachments/{index}",
+        ),
+        agent("GET", "/api/events/failed"),
+        agent("POST", "/api/events/{id}/replay"),
+        agent("GET", "/api/channels"),
     ]
     .into_iter()
     .collect();
@@ -763,12 +859,19 @@ fn webhooks_are_public_and_every_other_route_needs_the_agent_jwt() {
         }
     }
 
-    // The agent routes are the agent router's (shared/http/src/agent.rs).
-    let code = read("shared/http/src/agent.rs");
+    // The agent routes are the agent router's (shared/http/src/agent.rs) and the events
+    // router's (shared/http/src/events.rs).
+    let code = read("shared/http/src/agent.rs")
+        + &read("shared/http/src/events.rs")
+        + &read("shared/http/src/channels.rs");
     let mut served = BTreeSet::new();
-    for (start, _) in code.match_indices(".route(\"") {
-        // The call's text up to its closing parenthesis (rustfmt may spread it over lines).
+    for (start, _) in code.match_indices(".route(") {
+        // The call's text up to its closing parenthesis (rustfmt may spread it over lines, the
+        // path included).
         let call = &code[start + ".route(".len()..];
+        if !call.trim_start().starts_with('"') {
+            continue;
+        }
         let mut depth = 1;
         let end = call
             .char_indices()
@@ -795,6 +898,9 @@ fn webhooks_are_public_and_every_other_route_needs_the_agent_jwt() {
             }
         }
     }
+    // Served only where a checker runs in-process (the local stack); in AWS the channel-health
+    // function's schedule runs the checks.
+    served.remove(&("POST".to_string(), "/api/channels/check".to_string()));
     let deployed: BTreeSet<_> = routes
         .keys()
         .filter(|(_, path)| path.starts_with("/api/"))
@@ -926,8 +1032,14 @@ fn every_function_logs_to_a_group_with_retention_and_its_own_statements_name_the
         let dynamo = policies
             .iter()
             .any(|p| !p["DynamoDBCrudPolicy"].is_null() || !p["DynamoDBReadPolicy"].is_null());
-        let uses_table =
-            ["ticket-writer", "agent-api", "reply-sender"].contains(&f.crate_name().as_str());
+        let uses_table = [
+            "ticket-writer",
+            "agent-api",
+            "reply-sender",
+            "channel-health",
+            "event-sender",
+        ]
+        .contains(&f.crate_name().as_str());
         assert_eq!(dynamo, uses_table, "{}: table access", f.name);
         for policy in &policies {
             for statement in policy["Statement"].as_sequence().into_iter().flatten() {
@@ -935,9 +1047,18 @@ fn every_function_logs_to_a_group_with_retention_and_its_own_statements_name_the
                     Value::Sequence(items) => items.clone(),
                     other => vec![other.clone()],
                 };
+                // Actions IAM only grants on "*" (they have no resource type).
+                let resourceless = ["ses:DescribeActiveReceiptRuleSet"];
+                let only_resourceless = match &statement["Action"] {
+                    Value::String(a) => resourceless.contains(&a.as_str()),
+                    Value::Sequence(actions) => actions
+                        .iter()
+                        .all(|a| a.as_str().is_some_and(|a| resourceless.contains(&a))),
+                    _ => false,
+                };
                 for r in resources {
                     assert!(
-                        r != "*" && !r.is_null(),
+                        !r.is_null() && (r != "*" || only_resourceless),
                         "{}: statement on every resource",
                         f.name
                     );

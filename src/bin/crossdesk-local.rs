@@ -10,10 +10,12 @@ const USAGE: &str = "usage: crossdesk-local [--aws [--create-resources]]
   (no flags)          run on an embedded SQLite database under CROSSDESK_DATA_DIR
   --aws               run on DynamoDB, SQS, S3 and SES (AWS_ENDPOINT_URL points at an emulator);
                       resources from CROSSDESK_TABLE_NAME, CROSSDESK_INBOUND_QUEUE_URL,
-                      CROSSDESK_OUTBOUND_QUEUE_URL, CROSSDESK_BUCKET (CROSSDESK_SECRET_ID optional)
+                      CROSSDESK_OUTBOUND_QUEUE_URL, CROSSDESK_BUCKET (CROSSDESK_SECRET_ID,
+                      CROSSDESK_EVENTS_QUEUE_URL optional)
   --create-resources  with --aws: create <prefix>-tickets, <prefix>-inbound.fifo,
-                      <prefix>-outbound.fifo (with dead-letter queues) and <prefix>-data where
-                      missing; prefix from CROSSDESK_RESOURCE_PREFIX (default crossdesk-local)";
+                      <prefix>-outbound.fifo, <prefix>-events (with dead-letter queues) and
+                      <prefix>-data where missing; prefix from CROSSDESK_RESOURCE_PREFIX
+                      (default crossdesk-local)";
 
 /// The backend the command line asks for.
 fn backend(args: &[String]) -> Result<Backend, String> {

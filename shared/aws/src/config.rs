@@ -25,6 +25,9 @@ pub struct AwsConfig {
     /// `CROSSDESK_SECRET_ID`: the Secrets Manager secret with the channel secrets (optional:
     /// without it the secrets come from `CROSSDESK_*` variables, for development only).
     pub secret_id: Option<String>,
+    /// `CROSSDESK_EVENTS_QUEUE_URL`: the standard queue of outgoing events (optional: without
+    /// it no events are emitted; the template sets it when the events webhook is configured).
+    pub events_queue_url: Option<String>,
 }
 
 impl AwsConfig {
@@ -47,6 +50,7 @@ impl AwsConfig {
             outbound_queue_url: required("CROSSDESK_OUTBOUND_QUEUE_URL")?,
             bucket: required("CROSSDESK_BUCKET")?,
             secret_id: get("CROSSDESK_SECRET_ID"),
+            events_queue_url: get("CROSSDESK_EVENTS_QUEUE_URL"),
         })
     }
 
@@ -66,6 +70,9 @@ impl AwsConfig {
         ];
         if let Some(id) = &self.secret_id {
             vars.push(("CROSSDESK_SECRET_ID", id.clone()));
+        }
+        if let Some(url) = &self.events_queue_url {
+            vars.push(("CROSSDESK_EVENTS_QUEUE_URL", url.clone()));
         }
         vars
     }
@@ -95,6 +102,7 @@ mod tests {
         ("CROSSDESK_INBOUND_QUEUE_URL", "https://sqs/inbound.fifo"),
         ("CROSSDESK_OUTBOUND_QUEUE_URL", "https://sqs/outbound.fifo"),
         ("CROSSDESK_BUCKET", "bucket"),
+        ("CROSSDESK_EVENTS_QUEUE_URL", "https://sqs/events"),
     ];
 
     #[test]
@@ -102,6 +110,10 @@ mod tests {
         let config = AwsConfig::from_lookup(env(FULL)).unwrap();
         assert_eq!(config.table_name, "crossdesk");
         assert_eq!(config.secret_id, None);
+        assert_eq!(
+            config.events_queue_url.as_deref(),
+            Some("https://sqs/events")
+        );
         let again = AwsConfig::from_lookup(env(&config
             .to_env()
             .iter()

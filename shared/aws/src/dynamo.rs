@@ -91,6 +91,11 @@ impl DynamoTicketStore {
     pub fn table(&self) -> &str {
         &self.table
     }
+
+    /// The DynamoDB client (the channel health items share the table: [`crate::channel_health`]).
+    pub(crate) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1346,6 +1351,7 @@ mod tests {
             subject: None,
             email: None,
             raw: None,
+            signature_unverified: false,
             delivery: None,
         }
     }

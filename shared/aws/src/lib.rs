@@ -3,7 +3,9 @@
 //!
 //! - [`DynamoTicketStore`]: tickets, messages and contacts in one DynamoDB table
 //!   (the single-table design is documented in [`dynamo`]).
-//! - [`SqsQueue`]: the inbound and outbound FIFO queues; bodies over the SQS limit go to S3.
+//! - [`SqsQueue`]: the inbound and outbound FIFO queues and the outgoing events queue; bodies
+//!   over the SQS limit go to S3.
+//! - [`DynamoEventLedger`]: which endpoint has which outgoing event, and the events given up on.
 //! - [`S3Archive`]: raw webhook payloads, content-addressed.
 //! - [`ChannelSecrets`]: the channel secrets, from Secrets Manager, loaded once per cold start.
 //! - [`SesEmailSender`]: email replies through SES v2 with threading headers.
@@ -13,20 +15,24 @@
 
 #![warn(missing_docs)]
 
+pub mod channel_health;
 pub mod config;
 pub mod dynamo;
 pub mod error;
+pub mod event_ledger;
 pub mod resources;
 pub mod s3;
 pub mod secrets;
 pub mod ses;
+pub mod ses_receiving;
 pub mod sqs;
 pub mod table;
 
 pub use config::{sdk_config, AwsConfig, ConfigError};
 pub use dynamo::DynamoTicketStore;
+pub use event_ledger::DynamoEventLedger;
 pub use resources::{create_resources, ResourceError, ResourceNames};
-pub use s3::S3Archive;
+pub use s3::{S3Archive, S3MediaStore};
 pub use secrets::{ChannelSecrets, SecretsError};
 pub use ses::SesEmailSender;
 pub use sqs::SqsQueue;

@@ -51,18 +51,21 @@ pub struct ResourceNames {
     pub inbound_queue: String,
     /// The outbound FIFO queue (its dead-letter queue adds `-dlq`).
     pub outbound_queue: String,
+    /// The standard queue of outgoing events (its dead-letter queue adds `-dlq`).
+    pub events_queue: String,
     /// The bucket.
     pub bucket: String,
 }
 
 impl ResourceNames {
-    /// `<prefix>-tickets`, `<prefix>-inbound.fifo`, `<prefix>-outbound.fifo`, `<prefix>-data`
-    /// (the prefix should be lowercase: bucket names must be).
+    /// `<prefix>-tickets`, `<prefix>-inbound.fifo`, `<prefix>-outbound.fifo`, `<prefix>-events`,
+    /// `<prefix>-data` (the prefix should be lowercase: bucket names must be).
     pub fn with_prefix(prefix: &str) -> Self {
         ResourceNames {
             table: format!("{prefix}-tickets"),
             inbound_queue: format!("{prefix}-inbound.fifo"),
             outbound_queue: format!("{prefix}-outbound.fifo"),
+            events_queue: format!("{prefix}-events"),
             bucket: format!("{prefix}-data"),
         }
     }
@@ -106,6 +109,7 @@ pub async fn create_resources(
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let inbound_queue_url = fifo_queue_with_dlq(&sqs, &names.inbound_queue).await?;
     let outbound_queue_url = fifo_queue_with_dlq(&sqs, &names.outbound_queue).await?;
+    let events_queue_url = standard_queue_with_dlq(&sqs, &names.events_queue).await?;
 
     let s3 = crate::s3::client(sdk);
     let mut create = s3.create_bucket().bucket(&names.bucket);
@@ -134,7 +138,66 @@ pub async fn create_resources(
         outbound_queue_url,
         bucket: names.bucket.clone(),
         secret_id: None,
+        events_queue_url: Some(events_queue_url),
     })
+}
+
+/// How many receives before an outgoing event moves to its dead-letter queue: more than the
+/// sender's own rounds, so the sender gives up first (and keeps the event for replay); the
+/// dead-letter queue catches only bodies it cannot read and senders that keep crashing.
+pub const EVENTS_MAX_RECEIVE_COUNT: u32 = 20;
+
+/// Creates (or finds) a standard queue and its dead-letter queue; returns the queue's URL.
+async fn standard_queue_with_dlq(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+) -> Result<String, ResourceError> {
+    let dlq_name = format!("{name}-dlq");
+    let queue_error = |name: &str, reason: String| ResourceError::Queue {
+        name: name.to_string(),
+        reason,
+    };
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(&dlq_name)
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .send()
+        .await
+        .map_err(|e| queue_error(&dlq_name, describe(&e)))?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = queue_arn(sqs, &dlq_url)
+        .await
+        .map_err(|reason| queue_error(&dlq_name, reason))?;
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, "60")
+        .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+        .attributes(
+            QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": EVENTS_MAX_RECEIVE_COUNT})
+                .to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| queue_error(name, describe(&e)))?
+        .queue_url
+        .unwrap_or_default();
+    Ok(url)
+}
+
+/// A queue's ARN.
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .ok_or_else(|| "no QueueArn in its attributes".to_string())
 }
 
 /// Creates (or finds) a FIFO queue and its FIFO dead-letter queue; returns the queue's URL.

@@ -1,8 +1,13 @@
 //! S3: the client every S3 user shares, and [`S3Archive`], the raw payload archive.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
+use chrono::{DateTime, Utc};
+use crossdesk_core::media::{download_disposition, MediaStore, MediaStoreError};
 use crossdesk_core::{ArchiveError, ChannelKind, RawArchive, RawRef};
 
 use crate::error::{describe, error_code};
@@ -103,5 +108,81 @@ impl RawArchive for S3Archive {
         get_from(&self.client, &self.bucket, &Self::key(raw))
             .await
             .map_err(ArchiveError)
+    }
+}
+
+/// Crossdesk's copies of attachments in S3, one object per distinct content under
+/// `media/sha256/<hex>`, linked with pre-signed `GET` URLs that set the answer's
+/// `Content-Type` and `Content-Disposition`.
+#[derive(Debug, Clone)]
+pub struct S3MediaStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3MediaStore {
+    /// A media store in `bucket`.
+    pub fn new(client: aws_sdk_s3::Client, bucket: &str) -> Self {
+        S3MediaStore {
+            client,
+            bucket: bucket.to_string(),
+        }
+    }
+
+    /// The object key of a copy.
+    pub fn key(sha256_hex: &str) -> String {
+        format!("media/sha256/{sha256_hex}")
+    }
+}
+
+#[async_trait]
+impl MediaStore for S3MediaStore {
+    async fn put(
+        &self,
+        sha256_hex: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), MediaStoreError> {
+        put_to(
+            &self.client,
+            &self.bucket,
+            &Self::key(sha256_hex),
+            bytes,
+            content_type,
+        )
+        .await
+        .map_err(MediaStoreError)
+    }
+
+    async fn link(
+        &self,
+        sha256_hex: &str,
+        content_type: &str,
+        file_name: Option<&str>,
+        inline: bool,
+        expires_at: DateTime<Utc>,
+    ) -> Result<String, MediaStoreError> {
+        let ttl = (expires_at - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::from_secs(1))
+            .max(Duration::from_secs(1));
+        let presigning = PresigningConfig::expires_in(ttl)
+            .map_err(|e| MediaStoreError(format!("link lifetime: {e}")))?;
+        let disposition = if inline {
+            "inline".to_string()
+        } else {
+            download_disposition(file_name.unwrap_or(""))
+        };
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(Self::key(sha256_hex))
+            .response_content_type(content_type)
+            .response_content_disposition(disposition)
+            .presigned(presigning)
+            .await
+            .map_err(|e| MediaStoreError(format!("s3://{}: {}", self.bucket, describe(&e))))?;
+        Ok(request.uri().to_string())
     }
 }

@@ -51,6 +51,8 @@ pub struct ChannelSecrets {
     /// `email_thread_key`: signs the Message-IDs and plus-addresses of email replies, so the
     /// ticket writer can tell a reply to Crossdesk's mail from a hijack attempt.
     pub email_thread_key: Option<SecretString>,
+    /// `events_webhook_secret`: signs the outgoing events posted to the events webhook.
+    pub events_webhook_secret: Option<SecretString>,
 }
 
 /// The secret's JSON keys and the development variables standing in for them.
@@ -67,6 +69,7 @@ const KEYS: &[(&str, &str)] = &[
     ("twitter_access_secret", "CROSSDESK_TWITTER_ACCESS_SECRET"),
     ("chat_secret", "CROSSDESK_CHAT_SECRET"),
     ("email_thread_key", "CROSSDESK_EMAIL_THREAD_KEY"),
+    ("events_webhook_secret", "CROSSDESK_EVENTS_WEBHOOK_SECRET"),
 ];
 
 impl ChannelSecrets {
@@ -138,6 +141,9 @@ impl ChannelSecrets {
                 .or(self.twitter_access_secret),
             chat_secret: from_env.chat_secret.or(self.chat_secret),
             email_thread_key: from_env.email_thread_key.or(self.email_thread_key),
+            events_webhook_secret: from_env
+                .events_webhook_secret
+                .or(self.events_webhook_secret),
         }
     }
 
@@ -176,6 +182,7 @@ impl ChannelSecrets {
             twitter_access_secret: secret("twitter_access_secret"),
             chat_secret: secret("chat_secret"),
             email_thread_key: secret("email_thread_key"),
+            events_webhook_secret: secret("events_webhook_secret"),
         }
     }
 
@@ -191,6 +198,7 @@ impl ChannelSecrets {
             ("twitter_access_secret", &self.twitter_access_secret),
             ("chat_secret", &self.chat_secret),
             ("email_thread_key", &self.email_thread_key),
+            ("events_webhook_secret", &self.events_webhook_secret),
         ];
         all.into_iter()
             .filter(|(_, v)| v.is_some())
@@ -250,6 +258,20 @@ mod tests {
         assert_eq!(
             s.email_thread_key.unwrap().expose_secret(),
             "local-thread-key"
+        );
+    }
+
+    #[test]
+    fn reads_the_events_webhook_secret_and_its_variable() {
+        let stored =
+            ChannelSecrets::from_json(r#"{"events_webhook_secret":"whsec-stored"}"#).unwrap();
+        assert_eq!(stored.configured(), vec!["events_webhook_secret"]);
+        let s = stored.overridden_by(|var| {
+            (var == "CROSSDESK_EVENTS_WEBHOOK_SECRET").then(|| "whsec-local".into())
+        });
+        assert_eq!(
+            s.events_webhook_secret.unwrap().expose_secret(),
+            "whsec-local"
         );
     }
 

@@ -1,4 +1,6 @@
-//! [`SqsQueue`]: the inbound and outbound queues on SQS FIFO.
+//! [`SqsQueue`]: the inbound and outbound queues on SQS FIFO, and the events queue (a standard
+//! queue: no group or deduplication ids; the event ids and the sender's ledger make duplicates
+//! harmless).
 //!
 //! - `MessageGroupId`: the conversation key for inbound messages (order within a conversation,
 //!   conversations in parallel), the ticket id for reply jobs.
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use crossdesk_core::events::{EventQueue, OutgoingEvent};
 use crossdesk_core::{InboundQueue, Message, MessageEvent, OutboundJob, OutboundQueue, QueueError};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::Digest;
@@ -77,11 +80,11 @@ pub struct SqsQueue {
     bucket: String,
 }
 
-/// One entry to send: body, group, deduplication id.
+/// One entry to send: body, group, deduplication id (both absent on a standard queue).
 struct Entry {
     body: String,
-    group: String,
-    dedup: String,
+    group: Option<String>,
+    dedup: Option<String>,
 }
 
 impl SqsQueue {
@@ -107,6 +110,11 @@ impl SqsQueue {
 
     /// The reply job an outbound record body carries.
     pub async fn decode_outbound(&self, body: &str) -> Result<OutboundJob, BodyError> {
+        self.decode(body).await
+    }
+
+    /// The outgoing event an events record body carries.
+    pub async fn decode_event(&self, body: &str) -> Result<OutgoingEvent, BodyError> {
         self.decode(body).await
     }
 
@@ -178,8 +186,8 @@ impl SqsQueue {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(e.body)
-                    .message_group_id(e.group)
-                    .message_deduplication_id(e.dedup)
+                    .set_message_group_id(e.group)
+                    .set_message_deduplication_id(e.dedup)
                     .build()
                     .map_err(|e| QueueError::Rejected(e.to_string()))
             })
@@ -336,8 +344,8 @@ impl InboundQueue for SqsQueue {
                 Ok(Entry {
                     body: serde_json::to_string(m)
                         .map_err(|e| QueueError::Rejected(e.to_string()))?,
-                    group: inbound_group_id(m),
-                    dedup: inbound_dedup_id(m),
+                    group: Some(inbound_group_id(m)),
+                    dedup: Some(inbound_dedup_id(m)),
                 })
             })
             .collect::<Result<Vec<_>, QueueError>>()?;
@@ -350,8 +358,20 @@ impl OutboundQueue for SqsQueue {
     async fn enqueue(&self, job: &OutboundJob) -> Result<(), QueueError> {
         let entry = Entry {
             body: serde_json::to_string(job).map_err(|e| QueueError::Rejected(e.to_string()))?,
-            group: sqs_id(job.ticket_id.as_str()),
-            dedup: sqs_id(job.message_id.as_str()),
+            group: Some(sqs_id(job.ticket_id.as_str())),
+            dedup: Some(sqs_id(job.message_id.as_str())),
+        };
+        self.send(vec![entry]).await
+    }
+}
+
+#[async_trait]
+impl EventQueue for SqsQueue {
+    async fn publish(&self, event: &OutgoingEvent) -> Result<(), QueueError> {
+        let entry = Entry {
+            body: serde_json::to_string(event).map_err(|e| QueueError::Rejected(e.to_string()))?,
+            group: None,
+            dedup: None,
         };
         self.send(vec![entry]).await
     }

@@ -53,3 +53,42 @@ async fn fresh_store() -> (Arc<dyn TicketStore>, Table) {
 }
 
 crossdesk_store_contract::store_contract_tests!(fresh_store);
+
+/// The channel health contract on a new, empty table.
+mod channel_health {
+    use super::*;
+    use crossdesk_core::health::ChannelHealthStore;
+
+    async fn fresh_health_store() -> (Arc<dyn ChannelHealthStore>, Table) {
+        let sdk = sdk_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let name = format!("crossdesk-health-{}", uuid::Uuid::now_v7().simple());
+        table::create_table(&client, &name)
+            .await
+            .unwrap_or_else(|e| panic!("creating table {name}: {e}"));
+        let store = DynamoTicketStore::new(client.clone(), &name);
+        (Arc::new(store), Table { client, name })
+    }
+
+    crossdesk_store_contract::channel_health_contract_tests!(fresh_health_store);
+}
+
+/// The outgoing events' ledger contract on a new, empty table.
+mod event_ledger {
+    use super::*;
+    use crossdesk_aws::DynamoEventLedger;
+    use crossdesk_core::events::EventLedger;
+
+    async fn fresh_ledger() -> (Arc<dyn EventLedger>, Table) {
+        let sdk = sdk_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let name = format!("crossdesk-events-{}", uuid::Uuid::now_v7().simple());
+        table::create_table(&client, &name)
+            .await
+            .unwrap_or_else(|e| panic!("creating table {name}: {e}"));
+        let ledger = DynamoEventLedger::new(client.clone(), &name);
+        (Arc::new(ledger), Table { client, name })
+    }
+
+    crossdesk_store_contract::event_ledger_contract_tests!(fresh_ledger);
+}

@@ -169,3 +169,57 @@ async fn the_archive_keeps_payloads_by_content() {
     let unknown = crossdesk_core::RawRef::of(b"never stored");
     assert_eq!(archive.get(&unknown).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn the_events_queue_is_a_standard_queue_with_a_dead_letter_queue() {
+    use crossdesk_aws::resources::EVENTS_MAX_RECEIVE_COUNT;
+    use crossdesk_core::events::{EventId, EventQueue, EventType, OutgoingEvent};
+
+    let (sdk, config) = resources().await;
+    let url = config.events_queue_url.clone().expect("an events queue");
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    assert_eq!(attributes.get(&A::FifoQueue), None, "a standard queue");
+    let redrive: serde_json::Value =
+        serde_json::from_str(attributes.get(&A::RedrivePolicy).expect("a redrive policy")).unwrap();
+    assert_eq!(
+        redrive["maxReceiveCount"].to_string().trim_matches('"'),
+        EVENTS_MAX_RECEIVE_COUNT.to_string()
+    );
+    assert!(redrive["deadLetterTargetArn"]
+        .as_str()
+        .unwrap()
+        .ends_with("-events-dlq"));
+
+    let q = queue(&sdk, &url, &config.bucket);
+    let event = OutgoingEvent {
+        id: EventId::derive(EventType::TicketCreated, &["K3F9Q2XA"]),
+        kind: EventType::TicketCreated,
+        created_at: chrono::Utc::now(),
+        data: serde_json::json!({"ticket": {"id": "K3F9Q2XA"}}),
+    };
+    // Published twice (a producer retried): both arrive; the sender's ledger deduplicates.
+    q.publish(&event).await.unwrap();
+    q.publish(&event).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        for r in q
+            .receive(10, Duration::from_secs(0), Duration::from_secs(30))
+            .await
+            .unwrap()
+        {
+            got.push(q.decode_event(&r.body).await.unwrap());
+            q.delete(&r.receipt_handle).await.unwrap();
+        }
+    }
+    assert_eq!(got, vec![event.clone(), event]);
+}

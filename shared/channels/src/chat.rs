@@ -81,6 +81,34 @@ impl ChatMessage {
 
 // ---- channel ----
 
+/// The `X-Crossdesk-Timestamp` header: as sent (it is signed as is) and as unix seconds.
+fn timestamp<'r>(request: &WebhookRequest<'r>) -> Result<(&'r str, i64), VerifyError> {
+    let raw = request
+        .headers
+        .get(TIMESTAMP_HEADER)
+        .ok_or(VerifyError::MissingHeader("X-Crossdesk-Timestamp"))?;
+    let ts = raw
+        .trim()
+        .parse()
+        .map_err(|_| VerifyError::MalformedHeader {
+            header: "X-Crossdesk-Timestamp",
+            reason: "expected unix seconds".into(),
+        })?;
+    Ok((raw, ts))
+}
+
+/// Refuses a timestamp more than [`REPLAY_WINDOW_SECS`] away from now.
+fn fresh(ts: i64, now: DateTime<Utc>) -> Result<(), VerifyError> {
+    let skew = now.timestamp().saturating_sub(ts).saturating_abs();
+    if skew > REPLAY_WINDOW_SECS {
+        return Err(VerifyError::Stale {
+            skew_secs: skew,
+            limit_secs: REPLAY_WINDOW_SECS,
+        });
+    }
+    Ok(())
+}
+
 /// The chat channel, holding its signing secret.
 pub struct ChatChannel {
     secret: SecretString,
@@ -114,17 +142,7 @@ impl Channel for ChatChannel {
         request: &WebhookRequest<'a>,
         now: DateTime<Utc>,
     ) -> Result<VerifiedWebhook<'a>, VerifyError> {
-        let ts_raw = request
-            .headers
-            .get(TIMESTAMP_HEADER)
-            .ok_or(VerifyError::MissingHeader("X-Crossdesk-Timestamp"))?;
-        let ts: i64 = ts_raw
-            .trim()
-            .parse()
-            .map_err(|_| VerifyError::MalformedHeader {
-                header: "X-Crossdesk-Timestamp",
-                reason: "expected unix seconds".into(),
-            })?;
+        let (ts_raw, ts) = timestamp(request)?;
         let sig_header = request
             .headers
             .get(SIGNATURE_HEADER)
@@ -155,14 +173,23 @@ impl Channel for ChatChannel {
             return Err(VerifyError::BadSignature);
         }
         // Only a correctly signed request is judged on its age, so a forger learns nothing.
-        let skew = (now.timestamp() - ts).abs();
-        if skew > REPLAY_WINDOW_SECS {
-            return Err(VerifyError::Stale {
-                skew_secs: skew,
-                limit_secs: REPLAY_WINDOW_SECS,
-            });
-        }
+        fresh(ts, now)?;
         Ok(VerifiedWebhook::new(request.body))
+    }
+
+    fn signature_header(&self) -> Option<&'static str> {
+        Some("X-Crossdesk-Signature")
+    }
+
+    /// Report mode relaxes the signature only: the timestamp must still be present, well
+    /// formed and within [`REPLAY_WINDOW_SECS`], so a stale or replayed request stays refused.
+    fn verify_unsigned_parts(
+        &self,
+        request: &WebhookRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), VerifyError> {
+        let (_, ts) = timestamp(request)?;
+        fresh(ts, now)
     }
 
     fn parse(
@@ -226,6 +253,7 @@ impl Channel for ChatChannel {
             subject: None,
             email: None,
             raw: Some(webhook.raw_ref()),
+            signature_unverified: false,
             delivery: None,
         }])
     }

@@ -315,6 +315,7 @@ mod tests {
             subject: None,
             email: None,
             raw: None,
+            signature_unverified: false,
             delivery: None,
         }
     }

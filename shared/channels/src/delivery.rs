@@ -11,11 +11,19 @@
 //! A sender that finds a claim still set never calls the platform: the earlier sender died
 //! between its call and its confirmation, so the reply may or may not have gone out. It is
 //! marked `unknown` for an agent to check, rather than risk sending it twice.
+//!
+//! With an [`EventQueue`], each job first emits the reply's `message.created`, and a job that
+//! leaves the reply `sent`, `failed` or `unknown` emits `message.delivery_changed` for that
+//! status, read back from the store (whoever changed it: this sender, an earlier one, the
+//! platform's echo). The ids are deterministic, so a redelivered job emits the same events
+//! again harmlessly: a sender that died between recording and emitting is healed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crossdesk_core::events::{EventQueue, OutgoingEvent, PublishError};
+use crossdesk_core::health::{credential_group, ChannelHealthStore, Reauthorization};
 use crossdesk_core::{
     ChannelKind, Clock, Delivery, DeliveryError, DeliveryStatus, Direction, Message, MessageEvent,
     OutboundJob, StoreError, TicketStore,
@@ -111,6 +119,9 @@ pub enum DeliveryJobError {
     /// The job names a reply that is not stored.
     #[error("reply {0} is not stored")]
     UnknownReply(String),
+    /// The reply's outgoing events could not be queued (the job is retried and emits them).
+    #[error(transparent)]
+    Events(#[from] PublishError),
 }
 
 /// Delivers replies through the senders of the configured channels.
@@ -120,6 +131,8 @@ pub struct ReplyDelivery {
     senders: BTreeMap<ChannelKind, Arc<dyn ReplySender>>,
     clock: Arc<dyn Clock>,
     policy: RetryPolicy,
+    events: Option<Arc<dyn EventQueue>>,
+    health: Option<Arc<dyn ChannelHealthStore>>,
 }
 
 impl ReplyDelivery {
@@ -130,7 +143,23 @@ impl ReplyDelivery {
             senders: BTreeMap::new(),
             clock,
             policy,
+            events: None,
+            health: None,
         }
+    }
+
+    /// The same delivery, marking a channel as needing re-authorization in `health` the moment
+    /// its platform rejects the credentials (Graph 190, X 401), and clearing the mark when a
+    /// send with them succeeds.
+    pub fn with_channel_health(mut self, health: Arc<dyn ChannelHealthStore>) -> Self {
+        self.health = Some(health);
+        self
+    }
+
+    /// The same delivery, putting `message.created` and `message.delivery_changed` on this queue.
+    pub fn with_events(mut self, events: Arc<dyn EventQueue>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Adds the sender of a channel.
@@ -139,9 +168,63 @@ impl ReplyDelivery {
         self
     }
 
-    /// Works one job off the outbound queue.
+    /// Works one job off the outbound queue, emitting the reply's events when configured.
     #[tracing::instrument(skip_all, fields(ticket_id = %job.ticket_id, message_id = %job.message_id))]
     pub async fn deliver(&self, job: &OutboundJob) -> Result<DeliveryOutcome, DeliveryJobError> {
+        let Some(events) = &self.events else {
+            return self.deliver_reply(job).await;
+        };
+        if let Some(reply) = self.stored_reply(job).await? {
+            publish(
+                events.as_ref(),
+                OutgoingEvent::message_created(&job.ticket_id, &reply),
+            )
+            .await?;
+        }
+        let outcome = self.deliver_reply(job).await?;
+        if matches!(outcome, DeliveryOutcome::RetryLater { .. }) {
+            return Ok(outcome);
+        }
+        let reply = self.stored_reply(job).await?;
+        if let Some((reply, delivery)) = reply.and_then(|r| r.delivery.clone().map(|d| (r, d))) {
+            if matches!(
+                delivery.status,
+                DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Unknown
+            ) {
+                let event = OutgoingEvent::delivery_changed(
+                    &job.ticket_id,
+                    &job.message_id,
+                    reply.channel,
+                    &delivery,
+                    self.clock.now(),
+                );
+                publish(events.as_ref(), event).await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The reply's delivery record when it is still queued and unclaimed (so this sender may
+    /// claim it), re-read after a lost compare-and-set.
+    async fn reclaimable(&self, job: &OutboundJob) -> Result<Option<Delivery>, DeliveryJobError> {
+        let delivery = self
+            .stored_reply(job)
+            .await?
+            .map(|r| r.delivery.unwrap_or_else(Delivery::queued));
+        Ok(delivery.filter(|d| d.status == DeliveryStatus::Queued && d.sending_since.is_none()))
+    }
+
+    /// The job's reply as stored now.
+    async fn stored_reply(&self, job: &OutboundJob) -> Result<Option<Message>, DeliveryJobError> {
+        Ok(self
+            .store
+            .list_messages(&job.ticket_id)
+            .await?
+            .into_iter()
+            .find(|m| m.id == job.message_id && m.direction == Direction::Outbound))
+    }
+
+    async fn deliver_reply(&self, job: &OutboundJob) -> Result<DeliveryOutcome, DeliveryJobError> {
         let thread = self.store.list_messages(&job.ticket_id).await?;
         let reply = thread
             .iter()
@@ -240,6 +323,7 @@ impl ReplyDelivery {
                         return Ok(DeliveryOutcome::AlreadyDone { status });
                     }
                     info!(attempts = claimed.attempts, "reply sent");
+                    self.credentials_worked(reply.channel, now).await;
                     return Ok(DeliveryOutcome::Sent {
                         platform_id: sent.platform_id,
                     });
@@ -299,6 +383,7 @@ impl ReplyDelivery {
                     let unauthorized = matches!(e, SendError::Unauthorized { .. });
                     if unauthorized {
                         error!(channel = %reply.channel, code = e.code(), "channel credentials rejected: re-authorize the channel");
+                        self.credentials_rejected(reply.channel, &e).await;
                     }
                     let released = Delivery {
                         sending_since: None,
@@ -319,17 +404,40 @@ impl ReplyDelivery {
         })
     }
 
-    /// The reply's delivery record when it is still queued and unclaimed (so this sender may
-    /// claim it), re-read after a lost compare-and-set.
-    async fn reclaimable(&self, job: &OutboundJob) -> Result<Option<Delivery>, DeliveryJobError> {
-        let delivery = self
-            .store
-            .list_messages(&job.ticket_id)
-            .await?
-            .into_iter()
-            .find(|m| m.id == job.message_id && m.direction == Direction::Outbound)
-            .map(|r| r.delivery.unwrap_or_else(Delivery::queued));
-        Ok(delivery.filter(|d| d.status == DeliveryStatus::Queued && d.sending_since.is_none()))
+    /// Marks the channel (and those sharing its credentials) as needing re-authorization. A
+    /// failure to record it is logged: the reply's own outcome matters more.
+    async fn credentials_rejected(&self, channel: ChannelKind, e: &SendError) {
+        let Some(health) = &self.health else {
+            return;
+        };
+        let mark = Reauthorization {
+            code: e.code().to_string(),
+            reason: e.reason().to_string(),
+            at: self.clock.now(),
+        };
+        for &affected in credential_group(channel) {
+            if let Err(store) = health.mark_reauthorization(affected, &mark).await {
+                error!(channel = %affected, error = %store, "cannot record that the channel needs re-authorization");
+            }
+        }
+    }
+
+    /// Clears a re-authorization mark made before a send that worked (claimed at `at`).
+    async fn credentials_worked(&self, channel: ChannelKind, at: chrono::DateTime<chrono::Utc>) {
+        let Some(health) = &self.health else {
+            return;
+        };
+        for &affected in credential_group(channel) {
+            match health.clear_reauthorization(affected, at).await {
+                Ok(true) => {
+                    info!(channel = %affected, "credentials work again: re-authorization mark cleared")
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(channel = %affected, error = %e, "cannot clear the re-authorization mark")
+                }
+            }
+        }
     }
 
     /// Records the outcome of a claimed call; `Some(status)` when the record was changed under
@@ -430,6 +538,10 @@ fn answering<'a>(thread: &'a [Message], reply: &Message) -> Option<&'a Message> 
             && !m.is_automatic()
             && m.conversation.key(m.channel).ok().as_ref() == Some(&key)
     })
+}
+
+async fn publish(queue: &dyn EventQueue, event: OutgoingEvent) -> Result<(), PublishError> {
+    crossdesk_core::events::publish_all(queue, std::slice::from_ref(&event)).await
 }
 
 fn delivery_error(e: &SendError) -> DeliveryError {
@@ -698,6 +810,74 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rejected_credentials_mark_the_channels_sharing_them_until_a_send_works() {
+        use crossdesk_core::health::ChannelHealthStore;
+        let f = fixture().await;
+        let health: Arc<dyn ChannelHealthStore> = f.store.clone();
+        let sender = ScriptedSender::answering(vec![
+            Err(SendError::Unauthorized {
+                code: "graph_190_463".into(),
+                reason: "Meta: Session has expired".into(),
+            }),
+            sent("m_out_9"),
+        ]);
+        let d = delivery(&f, fast(), sender).with_channel_health(health.clone());
+        d.deliver(&f.job).await.unwrap();
+        for channel in [ChannelKind::Facebook, ChannelKind::Instagram] {
+            let mark = health
+                .channel_state(channel)
+                .await
+                .unwrap()
+                .reauthorization
+                .unwrap_or_else(|| panic!("{channel} is marked"));
+            assert_eq!(mark.code, "graph_190_463");
+            assert_eq!(mark.reason, "Meta: Session has expired");
+        }
+        assert_eq!(
+            health
+                .channel_state(ChannelKind::Twitter)
+                .await
+                .unwrap()
+                .reauthorization,
+            None
+        );
+
+        // The page is reconnected; the next reply goes out and clears the mark.
+        let desk = AgentDesk::new(
+            f.store.clone(),
+            Arc::new(SqliteQueue::in_memory().unwrap()),
+            Arc::new(SystemClock),
+        );
+        let agent = AgentRef {
+            id: "agent-1".into(),
+            name: None,
+        };
+        let request = ReplyRequest {
+            text: "Back again".into(),
+            channel: None,
+            visibility: None,
+        };
+        let second = desk
+            .reply(&f.job.ticket_id, &agent, &request)
+            .await
+            .unwrap();
+        let job = OutboundJob {
+            ticket_id: f.job.ticket_id.clone(),
+            message_id: second.id,
+        };
+        assert!(matches!(
+            d.deliver(&job).await.unwrap(),
+            DeliveryOutcome::Sent { .. }
+        ));
+        for channel in [ChannelKind::Facebook, ChannelKind::Instagram] {
+            assert_eq!(
+                health.channel_state(channel).await.unwrap().reauthorization,
+                None
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_reply_another_sender_is_sending_now_is_checked_again_later() {
         let f = fixture().await;
         let claimed = Delivery {
@@ -792,7 +972,11 @@ mod tests {
         let (a, b) = tokio::join!(d.deliver(&f.job), d.deliver(&f.job));
         let outcomes = [a.unwrap(), b.unwrap()];
         assert_eq!(sender.calls(), 1, "{outcomes:?}");
-        assert_eq!(stored(&f).await.status, DeliveryStatus::Sent, "{outcomes:?}");
+        assert_eq!(
+            stored(&f).await.status,
+            DeliveryStatus::Sent,
+            "{outcomes:?}"
+        );
         assert_eq!(
             outcomes
                 .iter()
@@ -953,6 +1137,164 @@ mod tests {
         assert!(
             matches!(refused, Err(crossdesk_core::agent::AgentError::Conflict(_))),
             "{refused:?}"
+        );
+    }
+
+    /// The events on an embedded events queue: (type, id, data), oldest first.
+    async fn queued_events(queue: &SqliteQueue) -> Vec<(String, String, serde_json::Value)> {
+        queue
+            .receive(
+                crossdesk_embedded::QueueName::Events,
+                100,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| {
+                let e: OutgoingEvent = l.decode().unwrap();
+                (e.kind.to_string(), e.id.to_string(), e.data)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_writer_emits_ticket_and_message_created_and_again_for_a_duplicate() {
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        let events = Arc::new(SqliteQueue::in_memory().unwrap());
+        let writer = TicketWriter::new(store.clone()).with_events(events.clone());
+        let first = M::chat("s1", "v1", "c_1").text("hello").at(10).build();
+        writer.write(&first).await.unwrap();
+        let emitted = queued_events(&events).await;
+        let kinds: Vec<&str> = emitted.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["ticket.created", "message.created"]);
+        assert_eq!(emitted[1].2["message"]["text"], "hello");
+        assert_eq!(emitted[0].2["ticket"]["id"], emitted[1].2["ticket_id"]);
+
+        // The platform (or the queue) delivers the message again: stored once, and the same
+        // two events emitted again (the writer may have died before emitting them).
+        let mut again = first.clone();
+        again.id = crossdesk_core::MessageId::generate();
+        writer.write(&again).await.unwrap();
+        let re_emitted = queued_events(&events).await;
+        assert_eq!(
+            re_emitted
+                .iter()
+                .map(|(k, id, _)| (k, id))
+                .collect::<Vec<_>>(),
+            emitted.iter().map(|(k, id, _)| (k, id)).collect::<Vec<_>>()
+        );
+
+        // A later message of the conversation: message.created only, also when redelivered.
+        let second = M::chat("s1", "v1", "c_2")
+            .text("still there?")
+            .at(20)
+            .build();
+        writer.write(&second).await.unwrap();
+        writer.write(&second).await.unwrap();
+        let later = queued_events(&events).await;
+        assert_eq!(later.len(), 2);
+        assert!(later.iter().all(|(k, _, _)| k == "message.created"));
+        assert_eq!(later[0].1, later[1].1);
+        assert_ne!(later[0].1, emitted[1].1);
+    }
+
+    #[tokio::test]
+    async fn delivery_emits_the_replys_message_and_its_new_status_and_again_when_redelivered() {
+        let f = fixture().await;
+        let events = Arc::new(SqliteQueue::in_memory().unwrap());
+        let sender = ScriptedSender::answering(vec![sent("m_out_1")]);
+        let d = delivery(&f, fast(), sender).with_events(events.clone());
+        d.deliver(&f.job).await.unwrap();
+        let emitted = queued_events(&events).await;
+        let kinds: Vec<&str> = emitted.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["message.created", "message.delivery_changed"]);
+        assert_eq!(emitted[0].2["message"]["id"], f.job.message_id.as_str());
+        assert_eq!(emitted[0].2["message"]["direction"], "outbound");
+        assert_eq!(emitted[1].2["delivery"]["status"], "sent");
+        assert_eq!(emitted[1].2["delivery"]["platform_id"], "m_out_1");
+        assert_eq!(emitted[1].2["message_id"], f.job.message_id.as_str());
+
+        // A redelivered job sends nothing and emits the same two events (same ids).
+        assert!(matches!(
+            d.deliver(&f.job).await.unwrap(),
+            DeliveryOutcome::AlreadyDone { .. }
+        ));
+        let again = queued_events(&events).await;
+        assert_eq!(
+            again.iter().map(|(_, id, _)| id).collect::<Vec<_>>(),
+            emitted.iter().map(|(_, id, _)| id).collect::<Vec<_>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_echo_settling_a_reply_left_unknown_emits_its_delivery_change() {
+        let f = fixture().await;
+        let queued = stored(&f).await;
+        let unknown = Delivery {
+            status: DeliveryStatus::Unknown,
+            ..queued.clone()
+        };
+        assert!(f
+            .store
+            .set_delivery(&f.job.ticket_id, &f.job.message_id, &queued, &unknown)
+            .await
+            .unwrap());
+        let events = Arc::new(SqliteQueue::in_memory().unwrap());
+        let writer = TicketWriter::new(f.store.clone()).with_events(events.clone());
+        let mut echo = M::facebook_dm("psid-1", "m_echoed_1")
+            .outbound()
+            .text("On its way")
+            .build();
+        echo.id = f.job.message_id.clone();
+        echo.delivery = Some(Delivery::sent_outside_crossdesk("m_echoed_1"));
+        writer.write(&echo).await.unwrap();
+        assert_eq!(stored(&f).await.status, DeliveryStatus::Sent);
+        let emitted = queued_events(&events).await;
+        let changed = emitted
+            .iter()
+            .find(|(k, _, _)| k == "message.delivery_changed")
+            .expect("the echo's confirmation is an event");
+        assert_eq!(changed.2["delivery"]["status"], "sent");
+        assert_eq!(changed.2["message_id"], f.job.message_id.as_str());
+        // The same id the reply sender gives this change.
+        let expected = crossdesk_core::events::EventId::derive(
+            crossdesk_core::events::EventType::MessageDeliveryChanged,
+            &[f.job.message_id.as_str(), "sent"],
+        );
+        assert_eq!(changed.1, expected.as_str());
+    }
+
+    #[tokio::test]
+    async fn a_failed_reply_emits_failed_and_a_job_to_retry_emits_no_status() {
+        let f = fixture().await;
+        let events = Arc::new(SqliteQueue::in_memory().unwrap());
+        let policy = RetryPolicy {
+            attempts_per_job: 1,
+            ..fast()
+        };
+        let sender = ScriptedSender::answering(vec![
+            transient(),
+            Err(SendError::refused("graph_551", "the person is unavailable")),
+        ]);
+        let d = delivery(&f, policy, sender).with_events(events.clone());
+        assert!(matches!(
+            d.deliver(&f.job).await.unwrap(),
+            DeliveryOutcome::RetryLater { .. }
+        ));
+        let kinds: Vec<String> = queued_events(&events)
+            .await
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        assert_eq!(kinds, ["message.created"], "still queued: no status event");
+        d.deliver(&f.job).await.unwrap();
+        let emitted = queued_events(&events).await;
+        assert_eq!(emitted.last().unwrap().0, "message.delivery_changed");
+        assert_eq!(emitted.last().unwrap().2["delivery"]["status"], "failed");
+        assert_eq!(
+            emitted.last().unwrap().2["delivery"]["error"]["code"],
+            "graph_551"
         );
     }
 

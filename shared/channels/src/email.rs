@@ -140,6 +140,7 @@ impl EmailChannel {
                 ticket_signature,
             }),
             raw: Some(raw_ref),
+            signature_unverified: false,
             delivery: None,
         }])
     }
@@ -554,6 +555,8 @@ fn attachments(mail: &mail_parser::Message<'_>, raw: &[u8], raw_ref: &RawRef) ->
                     .filter(|n| !n.is_empty()),
                 size: Some(part_bytes(raw, part).len() as u64),
                 content_type: Some(content_type),
+                sha256: None,
+                fetch_error: None,
             }
         })
         .collect()
@@ -868,6 +871,8 @@ mod tests {
                 name: Some("broken.pdf".into()),
                 size: Some(1026),
                 content_type: Some("application/pdf".into()),
+                sha256: None,
+                fetch_error: None,
             }]
         );
         let (raw_ref, index) = EmailChannel::split_attachment_ref(&object_ref).unwrap();
@@ -1080,6 +1085,8 @@ mod tests {
                 name: Some("box.jpg".into()),
                 size: Some(134),
                 content_type: Some("image/jpeg".into()),
+                sha256: None,
+                fetch_error: None,
             }]
         );
     }

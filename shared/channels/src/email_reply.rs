@@ -323,6 +323,7 @@ mod tests {
             subject: target.subject.clone(),
             email: None,
             raw: None,
+            signature_unverified: false,
             delivery: Some(Delivery::queued()),
         }
     }

@@ -427,6 +427,10 @@ impl Channel for FacebookChannel {
         &[ChannelKind::Facebook, ChannelKind::Instagram]
     }
 
+    fn signature_header(&self) -> Option<&'static str> {
+        Some("X-Hub-Signature-256")
+    }
+
     fn handshake(&self, query: &Query) -> Result<HandshakeReply, HandshakeError> {
         let param = |name: &'static str| {
             query
@@ -732,6 +736,7 @@ impl Ctx<'_> {
             subject: None,
             email: None,
             raw: Some(self.raw.clone()),
+            signature_unverified: false,
             delivery: None,
         }
     }
@@ -1206,6 +1211,8 @@ fn bare_attachment(kind: AttachmentKind, url: Option<String>) -> Attachment {
         name: None,
         size: None,
         content_type: None,
+        sha256: None,
+        fetch_error: None,
     }
 }
 

@@ -5,12 +5,15 @@
 //!   within [`STANDARD_WINDOW`] of the customer's last message. From there to
 //!   [`HUMAN_AGENT_WINDOW`] only as `"messaging_type":"MESSAGE_TAG","tag":"HUMAN_AGENT"`, and only
 //!   when the page has Meta's Human Agent permission ([`FacebookSenderConfig::human_agent_enabled`]).
-//!   Later, or without the permission, the reply is refused before calling Meta.
+//!   Later, or without the permission, the reply is refused before calling Meta. No other
+//!   message tag is ever sent. The windows are [`crossdesk_core::reply_window`]'s, the same the
+//!   agent API shows and checks before a reply is queued.
 //! - Comments (`Conversation::CommentThread`, `answering.platform_message_id` is the comment id):
 //!   a public reply is `POST {graph}/{comment-id}/comments` on Facebook and
 //!   `POST {graph}/{comment-id}/replies` on Instagram, with the form field `message`; a private
 //!   reply is a Send API message to `{"recipient":{"comment_id"}}`, which Meta allows once per
-//!   comment within [`PRIVATE_REPLY_WINDOW`] of it.
+//!   comment within [`PRIVATE_REPLY_WINDOW`] of it (a second one is refused before calling Meta
+//!   when the first is known to be sent).
 //! - The page token travels only in `Authorization: Bearer` (never in a URL, never logged, and
 //!   scrubbed from any error text).
 //! - Graph's error envelope `{"error":{"code","error_subcode","is_transient",…}}` and the HTTP
@@ -23,8 +26,11 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
-use crossdesk_core::{ChannelKind, Conversation, Direction, MessageEvent, Visibility};
+use chrono::{DateTime, Utc};
+use crossdesk_core::reply_window::{
+    self, DirectWindow, ReplyCapabilities, WindowClosed, HUMAN_AGENT_TAG,
+};
+use crossdesk_core::{ChannelKind, Conversation, DeliveryStatus, MessageEvent, Visibility};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Client, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -39,7 +45,7 @@ use crate::send::{network_error, retry_after_secs, OutboundReply, ReplySender, S
 /// The Graph API version Crossdesk is written and tested against. Meta keeps a version for
 /// about two years after its successor ships; moving on means re-reading the changelog for the
 /// Send API and the comment edges, then changing this constant (and [`default_graph_url`]).
-pub const GRAPH_API_VERSION: &str = "v21.0";
+pub const GRAPH_API_VERSION: &str = "v24.0";
 /// Graph's host, without the version.
 pub const GRAPH_HOST: &str = "https://graph.facebook.com";
 /// How long to wait for the TCP and TLS connection to Graph.
@@ -48,12 +54,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// room for its slow moments while keeping an attempt far inside the reply-sender function's
 /// timeout, so the function records the outcome instead of being killed mid-call.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The standard messaging window after the customer's last message.
-pub const STANDARD_WINDOW: TimeDelta = TimeDelta::hours(24);
-/// How long after the customer's last message a human agent may still answer (Human Agent tag).
-pub const HUMAN_AGENT_WINDOW: TimeDelta = TimeDelta::days(7);
-/// How long after a comment the page may answer it privately.
-pub const PRIVATE_REPLY_WINDOW: TimeDelta = TimeDelta::days(7);
+/// The messaging windows, defined once in the core.
+pub use crossdesk_core::reply_window::{HUMAN_AGENT_WINDOW, PRIVATE_REPLY_WINDOW, STANDARD_WINDOW};
 /// Messenger's text limit, in characters (counted as UTF-16 code units, as Meta's clients do,
 /// which never undercounts).
 pub const MESSENGER_MAX_TEXT: usize = 2000;
@@ -67,7 +69,7 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// The longest error text kept from Graph.
 const MAX_REASON_CHARS: usize = 600;
 
-/// Graph's base URL for [`GRAPH_API_VERSION`]: `https://graph.facebook.com/v21.0`.
+/// Graph's base URL for [`GRAPH_API_VERSION`]: `https://graph.facebook.com/v24.0`.
 pub fn default_graph_url() -> Url {
     Url::parse(&format!("{GRAPH_HOST}/{GRAPH_API_VERSION}"))
         .expect("the Graph host and version constants form a valid URL")
@@ -160,7 +162,7 @@ impl FacebookSenderConfig {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// The Graph URL cannot carry API paths.
-    #[error("graph_url `{0}` must be an http(s) URL such as https://graph.facebook.com/v21.0")]
+    #[error("graph_url `{0}` must be an http(s) URL such as https://graph.facebook.com/v24.0")]
     GraphUrl(String),
     /// The page token is empty.
     #[error("the page token is empty")]
@@ -239,16 +241,12 @@ impl FacebookSender {
     fn plan<'a>(&self, r: &OutboundReply<'a>) -> Result<Call<'a>, SendError> {
         let reply = r.reply;
         let channel = reply.channel;
-        let product = match channel {
-            ChannelKind::Facebook => "Messenger",
-            ChannelKind::Instagram => "Instagram",
-            other => {
-                return Err(SendError::refused(
-                    "wrong_channel",
-                    format!("the Facebook sender cannot deliver a {other} reply"),
-                ))
-            }
-        };
+        if !matches!(channel, ChannelKind::Facebook | ChannelKind::Instagram) {
+            return Err(SendError::refused(
+                "wrong_channel",
+                format!("the Facebook sender cannot deliver a {channel} reply"),
+            ));
+        }
         if reply.text.trim().is_empty() {
             return Err(SendError::refused(
                 "empty_text",
@@ -269,10 +267,26 @@ impl FacebookSender {
         match &reply.conversation {
             Conversation::DirectThread { user_id, .. } => {
                 check_message_length(channel, &reply.text)?;
-                let window = self.window(product, last_customer_message(r), r.now)?;
+                let capabilities = ReplyCapabilities {
+                    human_agent: self.human_agent_enabled,
+                };
+                let window = reply_window::direct_window(
+                    channel,
+                    last_customer_message(r),
+                    r.now,
+                    capabilities,
+                )
+                .map_err(|closed| {
+                    refused_by_window(
+                        closed,
+                        "Answer by email if the customer has one, or wait for them to write again",
+                    )
+                })?;
+                // The only tag ever sent is HUMAN_AGENT; the others are reserved by Meta's policy
+                // for purposes other than support.
                 let (messaging_type, tag) = match window {
-                    Window::Standard => ("RESPONSE", None),
-                    Window::HumanAgent => ("MESSAGE_TAG", Some("HUMAN_AGENT")),
+                    DirectWindow::Standard { .. } => ("RESPONSE", None),
+                    DirectWindow::HumanAgent { .. } => ("MESSAGE_TAG", Some(HUMAN_AGENT_TAG)),
                 };
                 Ok(Call {
                     url: self.endpoint(&["me", "messages"]),
@@ -314,15 +328,36 @@ impl FacebookSender {
                         })
                     }
                     Visibility::Private => {
-                        let closes = comment_written_at(r, comment_id) + PRIVATE_REPLY_WINDOW;
-                        if r.now > closes {
+                        reply_window::private_reply_window(
+                            comment_written_at(r, comment_id),
+                            r.now,
+                        )
+                        .map_err(|closed| {
+                            refused_by_window(closed, "Or answer by email if the customer has one")
+                        })?;
+                        // Meta allows one private reply per comment: one already sent (or
+                        // perhaps sent) settles it. A reply still queued beside this one does
+                        // not: whichever goes first is the one.
+                        let earlier = reply_window::private_replies_to(
+                            r.thread, channel, comment_id,
+                        )
+                        .find(|m| {
+                            m.id != reply.id
+                                && m.delivery.as_ref().is_some_and(|d| {
+                                    matches!(
+                                        d.status,
+                                        DeliveryStatus::Sent | DeliveryStatus::Unknown
+                                    )
+                                })
+                        });
+                        if let Some(earlier) = earlier {
                             return Err(SendError::refused(
-                                "private_reply_window_closed",
+                                "private_reply_used",
                                 format!(
-                                    "Meta allows a private reply only within 7 days of the \
-                                     comment; that window closed at {}. Reply publicly instead, \
-                                     or by email if the customer has one",
-                                    rfc3339(closes)
+                                    "Meta allows one private reply per comment, and reply {} \
+                                     already answered this one privately. Reply publicly \
+                                     instead, or by email if the customer has one",
+                                    earlier.id
                                 ),
                             ));
                         }
@@ -347,40 +382,6 @@ impl FacebookSender {
                 format!("a {channel} reply must answer a direct thread or a comment thread"),
             )),
         }
-    }
-
-    /// Which messaging window a direct message falls in, or why it cannot be sent.
-    fn window(
-        &self,
-        product: &str,
-        last: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Window, SendError> {
-        let standard_closed = last + STANDARD_WINDOW;
-        if now <= standard_closed {
-            return Ok(Window::Standard);
-        }
-        let agent_closed = last + HUMAN_AGENT_WINDOW;
-        if now <= agent_closed && self.human_agent_enabled {
-            return Ok(Window::HumanAgent);
-        }
-        let why = if now <= agent_closed {
-            "and the page has no Human Agent permission for later human replies".to_string()
-        } else {
-            format!(
-                "and even a human agent may answer only within 7 days (until {})",
-                rfc3339(agent_closed)
-            )
-        };
-        Err(SendError::refused(
-            "window_closed",
-            format!(
-                "the customer last wrote on {product} at {}; the 24-hour window closed at {} {why}. \
-                 Answer by email if the customer has one, or wait for them to write again",
-                rfc3339(last),
-                rfc3339(standard_closed),
-            ),
-        ))
     }
 
     /// Makes the call and reads Graph's answer.
@@ -557,27 +558,17 @@ enum IdField {
     Id,
 }
 
-enum Window {
-    Standard,
-    HumanAgent,
-}
-
 /// When the customer last wrote in the reply's conversation: their latest new message (the
 /// answered one or a later one in the thread). Edits and removals open no window, so an edit
 /// being answered counts from the message it edits; with no new message known at all, from the
 /// answered event.
 fn last_customer_message(r: &OutboundReply<'_>) -> DateTime<Utc> {
     let answered = std::iter::once(r.answering).filter(|m| m.event == MessageEvent::Created);
-    r.thread
-        .iter()
-        .filter(|m| {
-            m.direction == Direction::Inbound
-                && m.event == MessageEvent::Created
-                && m.channel == r.reply.channel
-                && m.conversation == r.reply.conversation
-        })
-        .chain(answered)
-        .map(|m| m.sent_at)
+    let last_in_thread =
+        reply_window::last_customer_message(r.thread, r.reply.channel, &r.reply.conversation);
+    last_in_thread
+        .into_iter()
+        .chain(answered.map(|m| m.sent_at))
         .max()
         .unwrap_or(r.answering.sent_at)
 }
@@ -585,17 +576,14 @@ fn last_customer_message(r: &OutboundReply<'_>) -> DateTime<Utc> {
 /// When the answered comment was written: its creation in the thread when the answered event
 /// is an edit, else the answered event's time.
 fn comment_written_at(r: &OutboundReply<'_>, comment_id: &str) -> DateTime<Utc> {
-    r.thread
-        .iter()
-        .filter(|m| {
-            m.event == MessageEvent::Created
-                && m.channel == r.reply.channel
-                && m.platform_message_id.as_deref() == Some(comment_id)
-        })
-        .map(|m| m.sent_at)
-        .min()
+    reply_window::comment_written_at(r.thread, r.reply.channel, comment_id)
         .unwrap_or(r.answering.sent_at)
         .min(r.answering.sent_at)
+}
+
+/// A reply outside its window, refused before calling Meta, with what the agent can do.
+fn refused_by_window(closed: WindowClosed, advice: &str) -> SendError {
+    SendError::refused(closed.code, format!("{} {advice}", closed.reason))
 }
 
 /// Refuses a direct or private message longer than the channel allows.
@@ -619,10 +607,6 @@ fn check_message_length(channel: ChannelKind, text: &str) -> Result<(), SendErro
     Ok(())
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 // ---- errors ----
 
 /// What a Graph error means for the reply.
@@ -638,6 +622,12 @@ enum Class {
 /// Subcodes of an invalid session: app removed (458), checkpoint (459), password changed
 /// (460), expired (463), unconfirmed user (464), logged out (467).
 const AUTH_SUBCODES: [i64; 6] = [458, 459, 460, 463, 464, 467];
+
+/// Whether a Graph error means the token is no longer valid (190, 102, or an invalid-session
+/// subcode): the channel needs re-authorization. Shared with the health checks.
+pub(crate) fn is_auth_error(code: Option<i64>, subcode: Option<i64>) -> bool {
+    matches!(code, Some(190 | 102)) || subcode.is_some_and(|s| AUTH_SUBCODES.contains(&s))
+}
 
 /// Classifies a Graph error by Meta's documented recovery tactics: code first, then
 /// `is_transient`, then the HTTP status.
@@ -803,7 +793,8 @@ pub(crate) async fn read_capped(
 mod tests {
     use super::*;
     use crate::fake_meta::{unreachable_url, Answer, FakeServer};
-    use crossdesk_core::{Author, Message, MessageId, TicketId};
+    use chrono::TimeDelta;
+    use crossdesk_core::{Author, Direction, Message, MessageId, TicketId};
     use serde_json::json;
 
     const TOKEN: &str = "EAAGtestPageToken0123456789";
@@ -866,6 +857,7 @@ mod tests {
             subject: None,
             email: None,
             raw: None,
+            signature_unverified: false,
             delivery: None,
         }
     }
@@ -980,7 +972,7 @@ mod tests {
 
         let request = server.only_request();
         assert_eq!(request.method, "POST");
-        assert_eq!(request.path, "/v21.0/me/messages");
+        assert_eq!(request.path, "/v24.0/me/messages");
         assert_eq!(
             request.query, None,
             "nothing, least of all the token, in the query"
@@ -1203,7 +1195,7 @@ mod tests {
             })
         );
         let request = server.only_request();
-        assert_eq!(request.path, "/v21.0/me/messages");
+        assert_eq!(request.path, "/v24.0/me/messages");
         assert_eq!(
             request.header("authorization"),
             Some(format!("Bearer {TOKEN}").as_str())
@@ -1242,7 +1234,7 @@ mod tests {
 
         let request = server.only_request();
         assert_eq!(request.method, "POST");
-        assert_eq!(request.path, format!("/v21.0/{COMMENT}/comments"));
+        assert_eq!(request.path, format!("/v24.0/{COMMENT}/comments"));
         assert_eq!(request.query, None);
         assert_eq!(
             request.header("authorization"),
@@ -1277,7 +1269,7 @@ mod tests {
             })
         );
         let request = server.only_request();
-        assert_eq!(request.path, "/v21.0/17870913679156914/replies");
+        assert_eq!(request.path, "/v24.0/17870913679156914/replies");
         assert_eq!(request.text(), "message=Glad+you+like+it");
     }
 
@@ -1299,7 +1291,7 @@ mod tests {
             })
         );
         let request = server.only_request();
-        assert_eq!(request.path, "/v21.0/me/messages");
+        assert_eq!(request.path, "/v24.0/me/messages");
         assert_eq!(request.header("content-type"), Some("application/json"));
         assert_eq!(
             request.json(),
@@ -1329,6 +1321,158 @@ mod tests {
         assert_eq!(err.code(), "private_reply_window_closed");
         assert!(err.reason().contains("publicly"), "{err}");
         assert!(server.requests().is_empty());
+    }
+
+    #[tokio::test]
+    async fn refuses_a_second_private_reply_once_the_first_is_sent() {
+        let server = FakeServer::start(message_sent()).await;
+        let comment = inbound(
+            ChannelKind::Facebook,
+            comments(),
+            COMMENT,
+            TimeDelta::days(1),
+        );
+        let answer = reply(&comment, "Details by DM", Visibility::Private);
+        let earlier = |status: DeliveryStatus| Message {
+            id: MessageId::generate(),
+            replies_to: vec![COMMENT.into()],
+            delivery: Some(crossdesk_core::Delivery {
+                status,
+                ..crossdesk_core::Delivery::queued()
+            }),
+            ..reply(&comment, "Sent you a message", Visibility::Private)
+        };
+        for status in [DeliveryStatus::Sent, DeliveryStatus::Unknown] {
+            let first = earlier(status);
+            let thread = [comment.clone(), first.clone(), answer.clone()];
+            let err = send(&sender(&server, true), &answer, &comment, &thread)
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), "private_reply_used", "{status:?}");
+            assert!(err.reason().contains(first.id.as_str()), "{err}");
+            assert!(err.reason().contains("publicly"), "{err}");
+        }
+        assert!(server.requests().is_empty());
+
+        // A failed first attempt used nothing; another reply still queued may go either way
+        // (Meta refuses whichever comes second); this reply itself never counts.
+        for status in [DeliveryStatus::Failed, DeliveryStatus::Queued] {
+            let thread = [comment.clone(), earlier(status), answer.clone()];
+            assert!(send(&sender(&server, false), &answer, &comment, &thread)
+                .await
+                .is_ok());
+        }
+        assert_eq!(server.requests().len(), 2);
+    }
+
+    /// Meta reserves every other message tag (ACCOUNT_UPDATE, CONFIRMED_EVENT_UPDATE,
+    /// POST_PURCHASE_UPDATE, …) for purposes that are not support: none is ever sent, whatever
+    /// the age of the conversation, the channel, the kind of reply or the permission.
+    #[tokio::test]
+    async fn never_sends_a_message_tag_other_than_human_agent() {
+        let server = FakeServer::start(message_sent()).await;
+        let ages = [
+            TimeDelta::zero(),
+            TimeDelta::hours(23),
+            TimeDelta::hours(24),
+            TimeDelta::hours(25),
+            TimeDelta::days(3),
+            TimeDelta::days(7),
+            TimeDelta::days(8),
+            TimeDelta::days(400),
+        ];
+        let mut attempts = 0;
+        for human_agent in [false, true] {
+            for channel in [ChannelKind::Facebook, ChannelKind::Instagram] {
+                for age in ages {
+                    let question = inbound(channel, dm(channel), "m_q", age);
+                    let comment = inbound(channel, comments(), COMMENT, age);
+                    for (answering, visibility) in [
+                        (&question, Visibility::Private),
+                        (&comment, Visibility::Private),
+                        (&comment, Visibility::Public),
+                    ] {
+                        let answer = reply(answering, "Hello", visibility);
+                        let _ = send(&sender(&server, human_agent), &answer, answering, &[]).await;
+                        attempts += 1;
+                    }
+                }
+            }
+        }
+        let requests = server.requests();
+        assert!(requests.len() > attempts / 2, "most replies were sent");
+        let mut tagged = 0;
+        for request in &requests {
+            for reserved in [
+                "ACCOUNT_UPDATE",
+                "CONFIRMED_EVENT_UPDATE",
+                "POST_PURCHASE_UPDATE",
+                "CUSTOMER_FEEDBACK",
+            ] {
+                assert!(!request.text().contains(reserved), "{}", request.text());
+            }
+            if request.header("content-type") != Some("application/json") {
+                continue;
+            }
+            let body = request.json();
+            match body.get("tag") {
+                None => assert_ne!(body["messaging_type"], "MESSAGE_TAG", "{body}"),
+                Some(tag) => {
+                    assert_eq!(tag, "HUMAN_AGENT", "{body}");
+                    assert_eq!(body["messaging_type"], "MESSAGE_TAG", "{body}");
+                    tagged += 1;
+                }
+            }
+            assert!(
+                body.get("messaging_type")
+                    .is_none_or(|t| t == "RESPONSE" || t == "MESSAGE_TAG"),
+                "{body}"
+            );
+        }
+        assert!(tagged > 0, "the Human Agent window was exercised");
+    }
+
+    /// The sender and the agent API judge a reply by the same windows: what the ticket view shows
+    /// as open is sent, what it shows as closed is refused before calling Meta.
+    #[tokio::test]
+    async fn sends_exactly_what_the_reply_windows_allow() {
+        let server = FakeServer::start(message_sent()).await;
+        let second = TimeDelta::seconds(1);
+        for human_agent in [false, true] {
+            let capabilities = ReplyCapabilities { human_agent };
+            for age in [
+                TimeDelta::hours(24),
+                TimeDelta::hours(24) + second,
+                TimeDelta::days(7),
+                TimeDelta::days(7) + second,
+            ] {
+                let question =
+                    inbound(ChannelKind::Facebook, dm(ChannelKind::Facebook), "m_q", age);
+                let comment = inbound(ChannelKind::Instagram, comments(), COMMENT, age);
+                for answering in [&question, &comment] {
+                    let thread = std::slice::from_ref(answering);
+                    let shown = reply_window::assess(
+                        answering,
+                        Visibility::Private,
+                        thread,
+                        None,
+                        now(),
+                        capabilities,
+                    );
+                    let answer = reply(answering, "Hello", Visibility::Private);
+                    let sent =
+                        send(&sender(&server, human_agent), &answer, answering, thread).await;
+                    assert_eq!(
+                        sent.is_ok(),
+                        shown.can_reply,
+                        "{age} human_agent={human_agent}: shown {shown:?}, sender {sent:?}"
+                    );
+                    if let Err(e) = sent {
+                        assert!(e.code().ends_with("window_closed"), "{e}");
+                    }
+                }
+            }
+        }
     }
 
     #[tokio::test]
@@ -1678,7 +1822,7 @@ mod tests {
         );
         assert_eq!(
             default_graph_url().as_str(),
-            "https://graph.facebook.com/v21.0"
+            "https://graph.facebook.com/v24.0"
         );
     }
 

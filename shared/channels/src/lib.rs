@@ -6,19 +6,25 @@
 
 pub mod chat;
 pub mod chat_send;
+pub mod config_findings;
 pub mod delivery;
 pub mod email;
 pub mod email_reply;
+pub mod events_webhook;
 pub mod facebook;
 pub mod facebook_send;
 #[cfg(test)]
 mod fake_meta;
+pub mod graph_version;
+pub mod health;
+pub mod media_fetch;
 pub mod oauth1;
 pub mod send;
 pub mod senders;
 pub mod signature;
 pub mod twitter;
 pub mod twitter_send;
+pub mod verification;
 
 use chrono::{DateTime, Utc};
 use crossdesk_core::{ChannelKind, Message, RawRef};
@@ -28,6 +34,7 @@ pub use chat::ChatChannel;
 pub use email::EmailChannel;
 pub use facebook::FacebookChannel;
 pub use twitter::TwitterChannel;
+pub use verification::{verify_with_mode, SignatureFailure, SignatureMode, SignatureModes};
 
 /// The default cap on a webhook body: platforms send a few KiB; 1 MiB leaves room for batches.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -94,15 +101,38 @@ pub struct WebhookRequest<'a> {
 }
 
 /// A webhook whose signature has been checked. Only a channel's `verify` can build one, so a
-/// handler cannot parse a payload it did not verify.
+/// handler cannot parse a payload it did not verify; the one exception is explicit and marked:
+/// [`verify_with_mode`] in [`SignatureMode::Report`] accepts a request whose signature failed,
+/// and the webhook then says so ([`VerifiedWebhook::signature_failure`]).
 #[derive(Debug, Clone, Copy)]
 pub struct VerifiedWebhook<'a> {
     body: &'a [u8],
+    /// Set only by report mode: the signature failed and the request was accepted anyway.
+    unverified: Option<SignatureFailure>,
 }
 
 impl<'a> VerifiedWebhook<'a> {
+    /// A webhook whose signature matched (for the channels' `verify`).
     pub(crate) fn new(body: &'a [u8]) -> Self {
-        VerifiedWebhook { body }
+        VerifiedWebhook {
+            body,
+            unverified: None,
+        }
+    }
+
+    /// A webhook whose signature failed, accepted because its channel is in report mode. Only
+    /// [`verify_with_mode`] calls this, after every check but the signature passed.
+    pub(crate) fn accepted_in_report_mode(body: &'a [u8], failure: SignatureFailure) -> Self {
+        VerifiedWebhook {
+            body,
+            unverified: Some(failure),
+        }
+    }
+
+    /// Why the signature failed, when the request was accepted in report mode; `None` when the
+    /// signature matched.
+    pub fn signature_failure(&self) -> Option<SignatureFailure> {
+        self.unverified
     }
 
     /// The verified body.
@@ -219,6 +249,25 @@ pub trait Channel: Send + Sync {
     /// The largest body accepted, in bytes (larger ones are answered 413).
     fn max_body_bytes(&self) -> usize {
         DEFAULT_MAX_BODY_BYTES
+    }
+
+    /// The header carrying the platform's signature, which [`SignatureMode::Report`] may
+    /// tolerate being missing, malformed or wrong. `None` (the default): the channel has no
+    /// signature to relax (email's bearer token), and report mode does not apply to it.
+    fn signature_header(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The checks report mode keeps when the signature fails: everything about the request
+    /// but the signature itself. The default has none; chat's timestamp must still be present,
+    /// well formed and within the replay window.
+    fn verify_unsigned_parts(
+        &self,
+        request: &WebhookRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<(), VerifyError> {
+        let _ = (request, now);
+        Ok(())
     }
 }
 

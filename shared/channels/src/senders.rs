@@ -11,7 +11,8 @@ use thiserror::Error;
 use url::Url;
 
 use crate::chat_send::{ChatSender, ChatSenderConfig};
-use crate::facebook_send::{default_graph_url, FacebookSender, FacebookSenderConfig};
+use crate::facebook_send::{FacebookSender, FacebookSenderConfig, GRAPH_HOST};
+use crate::graph_version::{GraphApiVersion, GRAPH_API_VERSION_VARIABLE};
 use crate::send::ReplySender;
 use crate::twitter_send::{TwitterSender, TwitterSenderConfig};
 
@@ -21,6 +22,14 @@ pub enum SenderConfigError {
     /// A URL setting is not a URL.
     #[error("{name} is not a valid URL: {reason}")]
     Url {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A plain setting has a value that cannot be used.
+    #[error("{name} is invalid: {reason}")]
+    Setting {
         /// The variable.
         name: &'static str,
         /// Why.
@@ -40,8 +49,12 @@ pub type ChannelSenders = Vec<(ChannelKind, Arc<dyn ReplySender>)>;
 /// Every sending setting (plain configuration and credentials) a deployment may have.
 #[derive(Debug, Clone, Default)]
 pub struct SenderSettings {
-    /// `CROSSDESK_FACEBOOK_GRAPH_URL` (default `https://graph.facebook.com/v21.0`).
-    pub facebook_graph_url: Option<Url>,
+    /// `CROSSDESK_FACEBOOK_GRAPH_URL`: Graph's host, without the version (default
+    /// `https://graph.facebook.com`; a path prefix is kept, for a proxy).
+    pub facebook_graph_host: Option<Url>,
+    /// `CROSSDESK_GRAPH_API_VERSION`: the Graph API version of every Graph call (default
+    /// [`crate::graph_version::GRAPH_API_VERSION`]).
+    pub facebook_graph_version: Option<GraphApiVersion>,
     /// The page access token.
     pub facebook_page_token: Option<SecretString>,
     /// `CROSSDESK_FACEBOOK_HUMAN_AGENT=true` when the page has the Human Agent permission.
@@ -62,6 +75,14 @@ pub struct SenderSettings {
     pub chat_secret: Option<SecretString>,
 }
 
+/// `CROSSDESK_FACEBOOK_HUMAN_AGENT`, read through `lookup`: whether the page has Meta's Human
+/// Agent permission (`true`, `1` or `yes`). The Facebook sender and the agent API's reply
+/// windows both follow it.
+pub fn human_agent_permission(lookup: impl Fn(&str) -> Option<String>) -> bool {
+    lookup("CROSSDESK_FACEBOOK_HUMAN_AGENT")
+        .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+}
+
 impl SenderSettings {
     /// Reads the plain (non-secret) settings through `lookup`; credentials are set by the caller.
     pub fn with_urls_from(
@@ -79,12 +100,53 @@ impl SenderSettings {
                     }),
             }
         };
-        self.facebook_graph_url = url("CROSSDESK_FACEBOOK_GRAPH_URL")?;
+        self.facebook_graph_host = url("CROSSDESK_FACEBOOK_GRAPH_URL")?;
+        if let Some(host) = &self.facebook_graph_host {
+            // One place holds the version: a versioned URL would be silently overridden.
+            if let Some(last) = host.path_segments().and_then(|mut s| s.next_back()) {
+                if GraphApiVersion::parse(last).is_ok() {
+                    return Err(SenderConfigError::Setting {
+                        name: "CROSSDESK_FACEBOOK_GRAPH_URL",
+                        reason: format!(
+                            "`{host}` ends with the API version `{last}`: give the host only \
+                             and set {GRAPH_API_VERSION_VARIABLE}={last}"
+                        ),
+                    });
+                }
+            }
+        }
+        self.facebook_graph_version = lookup(GRAPH_API_VERSION_VARIABLE)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .map(|v| {
+                GraphApiVersion::parse(&v).map_err(|e| SenderConfigError::Setting {
+                    name: GRAPH_API_VERSION_VARIABLE,
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()?;
         self.twitter_api_url = url("CROSSDESK_TWITTER_API_URL")?;
         self.chat_callback_url = url("CROSSDESK_CHAT_CALLBACK_URL")?;
-        self.facebook_human_agent = lookup("CROSSDESK_FACEBOOK_HUMAN_AGENT")
-            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
+        self.facebook_human_agent = human_agent_permission(&lookup);
         Ok(self)
+    }
+
+    /// The Graph API version every Graph call uses: the configured one, else the pinned one.
+    pub fn graph_api_version(&self) -> GraphApiVersion {
+        self.facebook_graph_version.clone().unwrap_or_default()
+    }
+
+    /// Graph's base URL for API calls: the host, then the version
+    /// (`https://graph.facebook.com/v24.0`). Every Graph call is built on it.
+    pub fn graph_base_url(&self) -> Url {
+        let mut url = self
+            .facebook_graph_host
+            .clone()
+            .unwrap_or_else(|| Url::parse(GRAPH_HOST).expect("the Graph host is a URL"));
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push(self.graph_api_version().as_str());
+        }
+        url
     }
 
     /// The senders these settings allow, sharing one HTTP client (3 s to connect, 10 s in all,
@@ -99,10 +161,7 @@ impl SenderSettings {
         let mut senders: ChannelSenders = Vec::new();
         if let Some(token) = &self.facebook_page_token {
             let config = FacebookSenderConfig {
-                graph_url: self
-                    .facebook_graph_url
-                    .clone()
-                    .unwrap_or_else(default_graph_url),
+                graph_url: self.graph_base_url(),
                 human_agent_enabled: self.facebook_human_agent,
                 ..FacebookSenderConfig::new(token.clone())
             };
@@ -188,6 +247,83 @@ mod tests {
                 ChannelKind::Instagram,
                 ChannelKind::Chat
             ]
+        );
+    }
+
+    fn settings(vars: &[(&str, &str)]) -> Result<SenderSettings, SenderConfigError> {
+        SenderSettings::default().with_urls_from(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn graph_calls_default_to_the_pinned_version_on_graph_facebook_com() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.graph_api_version().as_str(), "v24.0");
+        assert_eq!(
+            s.graph_base_url().as_str(),
+            "https://graph.facebook.com/v24.0"
+        );
+        assert_eq!(
+            s.graph_base_url(),
+            crate::facebook_send::default_graph_url(),
+            "the sender's own default agrees"
+        );
+    }
+
+    #[test]
+    fn the_graph_version_is_its_own_setting_beside_the_host() {
+        let s = settings(&[
+            ("CROSSDESK_GRAPH_API_VERSION", " v24.0 "),
+            ("CROSSDESK_FACEBOOK_GRAPH_URL", "http://127.0.0.1:9/graph/"),
+        ])
+        .unwrap();
+        assert_eq!(s.graph_api_version().as_str(), "v24.0");
+        assert_eq!(
+            s.graph_base_url().as_str(),
+            "http://127.0.0.1:9/graph/v24.0"
+        );
+        let s = settings(&[("CROSSDESK_FACEBOOK_GRAPH_URL", "http://127.0.0.1:9")]).unwrap();
+        assert_eq!(s.graph_base_url().as_str(), "http://127.0.0.1:9/v24.0");
+    }
+
+    #[test]
+    fn refuses_an_invalid_version_or_a_versioned_host_naming_the_variable() {
+        for bad in ["21.0", "v21", "latest", "v21.0/"] {
+            let err = settings(&[("CROSSDESK_GRAPH_API_VERSION", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("CROSSDESK_GRAPH_API_VERSION"),
+                "{bad}: {err}"
+            );
+        }
+        let err = settings(&[(
+            "CROSSDESK_FACEBOOK_GRAPH_URL",
+            "https://graph.facebook.com/v19.0",
+        )])
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("CROSSDESK_FACEBOOK_GRAPH_URL")
+                && text.contains("CROSSDESK_GRAPH_API_VERSION=v19.0"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_x_api_defaults_to_api_x_com_and_is_configurable() {
+        let default = TwitterSenderConfig::new(
+            SecretString::from("ck"),
+            SecretString::from("cs"),
+            SecretString::from("at"),
+            SecretString::from("as"),
+        );
+        assert_eq!(default.api_url.as_str(), "https://api.x.com/");
+        let s = settings(&[("CROSSDESK_TWITTER_API_URL", "http://127.0.0.1:9/x")]).unwrap();
+        assert_eq!(
+            s.twitter_api_url.map(|u| u.to_string()).as_deref(),
+            Some("http://127.0.0.1:9/x")
         );
     }
 

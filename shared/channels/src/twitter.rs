@@ -426,6 +426,10 @@ impl Channel for TwitterChannel {
         &[ChannelKind::Twitter]
     }
 
+    fn signature_header(&self) -> Option<&'static str> {
+        Some(SIGNATURE_HEADER)
+    }
+
     fn handshake(&self, query: &Query) -> Result<HandshakeReply, HandshakeError> {
         let token = query
             .get("crc_token")
@@ -565,6 +569,7 @@ impl Draft {
             subject: None,
             email: None,
             raw: Some(ctx.raw.clone()),
+            signature_unverified: false,
             delivery,
         }
     }
@@ -1171,6 +1176,8 @@ fn media_attachment(media: &Media) -> Attachment {
         object_ref: None,
         name: None,
         size: None,
+        sha256: None,
+        fetch_error: None,
     }
 }
 
@@ -1197,6 +1204,8 @@ fn dm_attachment(attachment: &DmAttachment) -> Attachment {
             name: None,
             size: None,
             content_type: None,
+            sha256: None,
+            fetch_error: None,
         },
     }
 }
@@ -1247,6 +1256,8 @@ fn v2_attachments(attachments: Option<&V2Attachments>, includes: &Value) -> Vec<
                 object_ref: None,
                 name: None,
                 size: None,
+                sha256: None,
+                fetch_error: None,
             }
         })
         .collect()

@@ -806,6 +806,7 @@ mod tests {
             subject: None,
             email: None,
             raw: None,
+            signature_unverified: false,
             delivery: Some(Delivery::queued()),
         }
     }

@@ -68,6 +68,7 @@ fn messenger(psid: &str, mid: &str) -> Message {
         subject: None,
         email: None,
         raw: Some(RawRef::of(mid.as_bytes())),
+        signature_unverified: false,
         delivery: None,
     }
 }
@@ -109,6 +110,7 @@ fn mail(message_id: &str, in_reply_to: Option<&str>) -> Message {
             ..EmailDetails::default()
         }),
         raw: Some(RawRef::of(message_id.as_bytes())),
+        signature_unverified: false,
         delivery: None,
     }
 }

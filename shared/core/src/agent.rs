@@ -3,11 +3,14 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
+use crate::events::{EventQueue, OutgoingEvent};
 use crate::ids::{MessageId, TicketId};
+use crate::media::{displays_inline, media_ref_digest, MediaStore, UNKNOWN_CONTENT_TYPE};
 use crate::model::{
     Author, ChannelKind, Contact, Delivery, DeliveryError, DeliveryStatus, Direction, Message,
     MessageEvent, OutboundJob, Ticket, TicketStatus, Visibility,
@@ -15,6 +18,7 @@ use crate::model::{
 use crate::ports::{
     Clock, NewTicket, OutboundQueue, QueueError, Route, StoreError, TicketFilter, TicketStore,
 };
+use crate::reply_window::{self, ReplyCapabilities, ReplyWindow};
 
 /// The longest reply text accepted, in bytes.
 pub const MAX_REPLY_BYTES: usize = 64 * 1024;
@@ -31,6 +35,10 @@ pub enum AgentError {
     /// The request conflicts with the ticket's state.
     #[error("{0}")]
     Conflict(String),
+    /// The platform's reply window for this channel is closed (Messenger's 24 hours, a
+    /// comment's one private reply, …); the message says why and what to do instead.
+    #[error("{0}")]
+    WindowClosed(String),
     /// The request is larger than allowed.
     #[error("{0}")]
     TooLarge(String),
@@ -81,6 +89,29 @@ pub struct TicketView {
     pub contact: Option<Contact>,
     /// The messages, oldest first.
     pub messages: Vec<Message>,
+    /// Whether the ticket can be answered now, per channel and visibility it can be answered
+    /// on, judged when the ticket is read.
+    pub reply_windows: Vec<ReplyWindow>,
+}
+
+/// How long an attachment link works.
+pub const ATTACHMENT_LINK_LIFETIME: TimeDelta = TimeDelta::minutes(15);
+
+/// A short-lived link to Crossdesk's copy of an attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttachmentLink {
+    /// Where to get it (a pre-signed S3 URL in AWS; a signed `/media/…` path locally).
+    pub url: String,
+    /// When the link stops working.
+    pub expires_at: DateTime<Utc>,
+    /// The file's type as stored.
+    pub content_type: String,
+    /// Whether the link displays it (plain images, video, audio) rather than downloading it.
+    pub inline: bool,
+    /// Its size in bytes.
+    pub size: Option<u64>,
+    /// Its SHA-256 (hex), to check the download.
+    pub sha256: String,
 }
 
 /// A ticket in a list, with its customer.
@@ -99,6 +130,9 @@ pub struct AgentDesk {
     store: Arc<dyn TicketStore>,
     outbound: Arc<dyn OutboundQueue>,
     clock: Arc<dyn Clock>,
+    events: Option<Arc<dyn EventQueue>>,
+    capabilities: ReplyCapabilities,
+    media: Option<Arc<dyn MediaStore>>,
 }
 
 impl AgentDesk {
@@ -112,7 +146,90 @@ impl AgentDesk {
             store,
             outbound,
             clock,
+            events: None,
+            capabilities: ReplyCapabilities::default(),
+            media: None,
         }
+    }
+
+    /// The same desk, linking attachments to the copies in this media store.
+    pub fn with_media(mut self, media: Arc<dyn MediaStore>) -> Self {
+        self.media = Some(media);
+        self
+    }
+
+    /// A short-lived link ([`ATTACHMENT_LINK_LIFETIME`]) to Crossdesk's copy of a message's
+    /// attachment (`index` counts from 0). Plain images, video and audio are linked for inline
+    /// display, everything else as a download.
+    pub async fn attachment_link(
+        &self,
+        ticket: &TicketId,
+        message: &MessageId,
+        index: usize,
+    ) -> Result<AttachmentLink, AgentError> {
+        let messages = self.store.list_messages(ticket).await?;
+        let message = messages
+            .iter()
+            .find(|m| &m.id == message)
+            .ok_or_else(|| AgentError::NotFound(format!("message {message} in ticket {ticket}")))?;
+        let attachment = message.attachments.get(index).ok_or_else(|| {
+            AgentError::NotFound(format!("attachment {index} of message {}", message.id))
+        })?;
+        let Some(sha256) = attachment.object_ref.as_deref().and_then(media_ref_digest) else {
+            let why = match &attachment.fetch_error {
+                Some(error) => format!("Crossdesk holds no copy of this attachment: {error}"),
+                None => "Crossdesk holds no copy of this attachment (only the platform's link)"
+                    .to_string(),
+            };
+            return Err(AgentError::NotFound(why));
+        };
+        let media = self.media.as_ref().ok_or_else(|| {
+            AgentError::Unavailable("attachment copies are not configured".to_string())
+        })?;
+        let stored_type = attachment
+            .content_type
+            .as_deref()
+            .unwrap_or(UNKNOWN_CONTENT_TYPE);
+        let inline = displays_inline(stored_type);
+        // A type not shown inline is served as an opaque download, whatever the file claims.
+        let content_type = if inline {
+            stored_type
+        } else {
+            UNKNOWN_CONTENT_TYPE
+        };
+        let expires_at = self.clock.now() + ATTACHMENT_LINK_LIFETIME;
+        let url = media
+            .link(
+                sha256,
+                content_type,
+                attachment.name.as_deref(),
+                inline,
+                expires_at,
+            )
+            .await
+            .map_err(|e| AgentError::Unavailable(e.to_string()))?;
+        Ok(AttachmentLink {
+            url,
+            expires_at,
+            content_type: stored_type.to_string(),
+            inline,
+            size: attachment.size,
+            sha256: sha256.to_string(),
+        })
+    }
+
+    /// The same desk judging reply windows with these capabilities (the page's Human Agent
+    /// permission: set it from the same setting as the Facebook sender's).
+    pub fn with_reply_capabilities(mut self, capabilities: ReplyCapabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// The same desk, putting `message.created` for each reply on this queue (best effort: the
+    /// reply sender emits it again, with the same id, when it takes the reply).
+    pub fn with_events(mut self, events: Arc<dyn EventQueue>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Tickets matching the filter, most recent activity first, with their customers.
@@ -137,10 +254,17 @@ impl AgentDesk {
         let messages = self.store.list_messages(id).await?;
         let ticket = self.existing(id).await?;
         let contact = self.store.get_contact(&ticket.contact_id).await?;
+        let reply_windows = reply_window::reply_windows(
+            &messages,
+            contact.as_ref(),
+            self.clock.now(),
+            self.capabilities,
+        );
         Ok(TicketView {
             ticket,
             contact,
             messages,
+            reply_windows,
         })
     }
 
@@ -175,22 +299,13 @@ impl AgentDesk {
         }
         let ticket = self.existing(id).await?;
         let messages = self.store.list_messages(id).await?;
-        let target = messages
-            .iter()
-            .rev()
-            // Automatic mail (an auto-reply, a bounce) is never answered.
-            .filter(|m| {
-                m.direction == Direction::Inbound
-                    && m.event != MessageEvent::Removed
-                    && !m.is_automatic()
+        // Automatic mail (an auto-reply, a bounce) is never answered.
+        let target = reply_window::reply_target(&messages, request.channel).ok_or_else(|| {
+            AgentError::Conflict(match request.channel {
+                Some(c) => format!("ticket {id} has no customer message on {c} to answer"),
+                None => format!("ticket {id} has no customer message to answer"),
             })
-            .find(|m| request.channel.is_none_or(|c| c == m.channel))
-            .ok_or_else(|| {
-                AgentError::Conflict(match request.channel {
-                    Some(c) => format!("ticket {id} has no customer message on {c} to answer"),
-                    None => format!("ticket {id} has no customer message to answer"),
-                })
-            })?;
+        })?;
         let visibility = match (request.visibility, target.visibility) {
             (None, own) => own,
             (Some(Visibility::Public), Visibility::Private) => {
@@ -202,6 +317,25 @@ impl AgentDesk {
             (Some(v), _) => v,
         };
         let now = self.clock.now();
+        // Refused here, before anything is stored or queued; the sender checks again when it
+        // sends (a reply queued just before its window closed).
+        let assess = |contact: Option<&Contact>| {
+            reply_window::assess(
+                target,
+                visibility,
+                &messages,
+                contact,
+                now,
+                self.capabilities,
+            )
+        };
+        if !assess(None).can_reply {
+            // The contact is read only now, for the alternative the refusal names.
+            let contact = self.store.get_contact(&ticket.contact_id).await?;
+            let refusal = assess(contact.as_ref()).refusal().unwrap_or_default();
+            info!(ticket_id = %id, channel = %target.channel, "reply refused: window closed");
+            return Err(AgentError::WindowClosed(refusal));
+        }
         let message = Message {
             id: MessageId::generate(),
             channel: target.channel,
@@ -225,6 +359,7 @@ impl AgentDesk {
             subject: target.subject.clone(),
             email: None,
             raw: None,
+            signature_unverified: false,
             delivery: Some(Delivery::queued()),
         };
         let route = Route {
@@ -241,6 +376,14 @@ impl AgentDesk {
         self.store
             .append_message(&route, &message, &ticket.contact_id)
             .await?;
+        if let Some(events) = &self.events {
+            if let Err(e) = events
+                .publish(&OutgoingEvent::message_created(id, &message))
+                .await
+            {
+                warn!(ticket_id = %id, message_id = %message.id, error = %e, "message.created not queued here; the reply sender emits it");
+            }
+        }
         let job = OutboundJob {
             ticket_id: id.clone(),
             message_id: message.id.clone(),
@@ -259,10 +402,22 @@ impl AgentDesk {
             };
             // Best effort: the agent sees the failure in the answer either way.
             let queued = Delivery::queued();
-            let _ = self
+            let recorded = self
                 .store
                 .set_delivery(id, &message.id, &queued, &failed)
                 .await;
+            if let (Ok(true), Some(events)) = (recorded, &self.events) {
+                let event = OutgoingEvent::delivery_changed(
+                    id,
+                    &message.id,
+                    message.channel,
+                    &failed,
+                    self.clock.now(),
+                );
+                if let Err(e) = events.publish(&event).await {
+                    warn!(ticket_id = %id, message_id = %message.id, error = %e, "message.delivery_changed not queued");
+                }
+            }
             return Err(match e {
                 QueueError::Unavailable(m) | QueueError::Rejected(m) => AgentError::Unavailable(m),
             });

@@ -1,16 +1,21 @@
 //! Crossdesk's domain core: the normalized message model, tickets and contacts, the threading
 //! rules that place a message in a ticket, and the ports (`TicketStore`, `InboundQueue`,
-//! `OutboundQueue`, `RawArchive`, `Clock`) that the embedded and AWS adapters implement.
+//! `OutboundQueue`, `RawArchive`, `Clock`, and `health::ChannelHealthStore`) that the embedded and
+//! AWS adapters implement.
 //!
 //! Nothing here knows about AWS, Lambda or an HTTP framework.
 
 pub mod agent;
 mod echo;
+pub mod events;
+pub mod health;
 pub mod ids;
 pub mod mail_signature;
 pub mod mail_threading;
+pub mod media;
 pub mod model;
 pub mod ports;
+pub mod reply_window;
 pub mod writer;
 
 pub use ids::{ContactId, ConversationKey, EmailAddress, MessageId, TicketId};

@@ -343,6 +343,7 @@ mod tests {
                 ..EmailDetails::default()
             }),
             raw: None,
+            signature_unverified: false,
             delivery: None,
         }
     }

@@ -245,6 +245,13 @@ pub struct Attachment {
     /// MIME type, where known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
+    /// SHA-256 (hex) of Crossdesk's own copy, once the ticket writer has fetched it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Why Crossdesk holds no copy of a file the platform served (after retries): the agent
+    /// sees it instead of a file that silently vanished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch_error: Option<String>,
 }
 
 /// Email-specific facts about a message, used for threading and for answering.
@@ -437,6 +444,11 @@ pub struct Message {
     /// or account sent it outside Crossdesk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,
+    /// The webhook that brought it failed its signature check and was accepted only because
+    /// its channel is in signature report mode (`CROSSDESK_<CHANNEL>_SIGNATURE_MODE=report`):
+    /// the platform may not have sent it. Absent (false) for every verified message.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub signature_unverified: bool,
 }
 
 impl Message {
@@ -694,6 +706,8 @@ mod tests {
             name: None,
             size: None,
             content_type: None,
+            sha256: None,
+            fetch_error: None,
         };
         assert_eq!(ticket_subject(None, "", &[image]), "(image attachment)");
         assert_eq!(ticket_subject(Some("Re: "), "", &[]), "(no text)");

@@ -15,15 +15,23 @@
 //! ([`crate::mail_threading`]).
 //!
 //! A platform message already stored is a duplicate: acknowledged, not stored again.
+//!
+//! With an [`EventQueue`], a stored message emits `message.created` (and `ticket.created` when it
+//! created its ticket) after the store write. A duplicate emits them again: the ids are
+//! deterministic, so a writer that died between storing and emitting is healed by the queue's
+//! redelivery, and the sender delivers each event once per endpoint.
 
 use std::sync::Arc;
 
 use thiserror::Error;
 use tracing::{debug, info};
 
+use crate::events::{publish_all, EventQueue, OutgoingEvent, PublishError};
+use crate::health::InboundActivity;
 use crate::ids::{ContactId, IdError, MessageId, TicketId};
 use crate::mail_threading::{self, is_inbound_email, EmailThreading};
-use crate::model::{Direction, Message, MessageEvent};
+use crate::media::{AttachmentCollector, MediaStoreError};
+use crate::model::{DeliveryStatus, Direction, Message, MessageEvent};
 use crate::ports::{NewTicket, Revision, Route, StoreError, TicketStore};
 
 /// Why a message could not be written.
@@ -35,6 +43,13 @@ pub enum WriteError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The media store failed while copying the message's attachments.
+    #[error(transparent)]
+    Media(#[from] MediaStoreError),
+    /// The message is stored but its outgoing events could not be queued: processing it again
+    /// (it is then a duplicate) emits them.
+    #[error(transparent)]
+    Events(#[from] PublishError),
 }
 
 impl WriteError {
@@ -43,6 +58,8 @@ impl WriteError {
         match self {
             WriteError::Invalid(_) => false,
             WriteError::Store(e) => e.is_retryable(),
+            WriteError::Media(_) => true,
+            WriteError::Events(e) => e.is_retryable(),
         }
     }
 }
@@ -84,6 +101,9 @@ pub enum WriteOutcome {
 pub struct TicketWriter {
     store: Arc<dyn TicketStore>,
     email: Arc<EmailThreading>,
+    media: Option<Arc<AttachmentCollector>>,
+    events: Option<Arc<dyn EventQueue>>,
+    activity: Option<Arc<InboundActivity>>,
 }
 
 impl TicketWriter {
@@ -92,7 +112,41 @@ impl TicketWriter {
         TicketWriter {
             store,
             email: Arc::default(),
+            media: None,
+            events: None,
+            activity: None,
         }
+    }
+
+    /// The same writer, noting each channel's inbound activity (for the silence check).
+    pub fn with_inbound_activity(mut self, activity: Arc<InboundActivity>) -> Self {
+        self.activity = Some(activity);
+        self
+    }
+
+    /// The same writer, putting `ticket.created` and `message.created` on this queue.
+    pub fn with_events(mut self, events: Arc<dyn EventQueue>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// The same writer, copying each new message's platform-hosted attachments before storing
+    /// it ([`crate::media`]).
+    pub fn with_attachments(mut self, collector: AttachmentCollector) -> Self {
+        self.media = Some(Arc::new(collector));
+        self
+    }
+
+    /// Whether the platform message is stored already (its attachments were copied then).
+    async fn is_stored(&self, message: &Message) -> Result<bool, WriteError> {
+        let Some(id) = &message.platform_message_id else {
+            return Ok(false);
+        };
+        Ok(self
+            .store
+            .find_ticket_by_platform_ids(message.channel, std::slice::from_ref(id))
+            .await?
+            .is_some())
     }
 
     /// The same writer, checking email references with this key and recognizing mail from this
@@ -105,6 +159,10 @@ impl TicketWriter {
     /// Threads and stores one message.
     #[tracing::instrument(skip_all, fields(channel = %message.channel, platform_message_id = message.platform_message_id.as_deref().unwrap_or("")))]
     pub async fn write(&self, message: &Message) -> Result<WriteOutcome, WriteError> {
+        if let Some(activity) = &self.activity {
+            // Any event the webhook accepted proves the channel delivers, duplicates included.
+            activity.saw(message.channel, message.received_at).await;
+        }
         if let (Some(revision), Some(platform_id)) =
             (revision_of(message), message.platform_message_id.as_deref())
         {
@@ -130,6 +188,16 @@ impl TicketWriter {
             info!("Crossdesk's own mail came back (a mail loop): not ticketed");
             return Ok(WriteOutcome::OwnMail);
         }
+        let copied;
+        let message = match &self.media {
+            Some(media) if media.wants(message) && !self.is_stored(message).await? => {
+                let mut with_copies = message.clone();
+                media.collect(&mut with_copies).await?;
+                copied = with_copies;
+                &copied
+            }
+            _ => message,
+        };
         let (route, contact) = self.place(message).await?;
         let appended = self.store.append_message(&route, message, &contact).await?;
         // An echo of a Crossdesk reply confirms the reply instead of being stored again.
@@ -137,17 +205,72 @@ impl TicketWriter {
             crate::echo::settle(self.store.as_ref(), message, appended, &route, &contact).await?;
         if appended.duplicate {
             debug!(ticket_id = %appended.ticket_id, "duplicate delivery acknowledged");
+            self.emit(&appended.ticket_id, &appended.message_id, None)
+                .await?;
             return Ok(WriteOutcome::Duplicate {
                 ticket_id: appended.ticket_id,
                 message_id: appended.message_id,
             });
         }
         info!(ticket_id = %appended.ticket_id, created = appended.created_ticket, "message stored");
+        self.emit(
+            &appended.ticket_id,
+            &appended.message_id,
+            Some(appended.created_ticket),
+        )
+        .await?;
         Ok(WriteOutcome::Stored {
             ticket_id: appended.ticket_id,
             message_id: appended.message_id,
             created_ticket: appended.created_ticket,
         })
+    }
+
+    /// Emits the events of a stored message, read back as stored: `ticket.created` when it
+    /// created its ticket, then `message.created`. For a duplicate (`created_ticket` unknown),
+    /// the message created its ticket when it is the ticket's first: the writer that stored it
+    /// may have died before emitting, and the ids are the same as then.
+    async fn emit(
+        &self,
+        ticket_id: &TicketId,
+        message_id: &MessageId,
+        created_ticket: Option<bool>,
+    ) -> Result<(), WriteError> {
+        let Some(queue) = &self.events else {
+            return Ok(());
+        };
+        let messages = self.store.list_messages(ticket_id).await?;
+        let Some(message) = messages.iter().find(|m| &m.id == message_id) else {
+            return Ok(());
+        };
+        let created_ticket =
+            created_ticket.unwrap_or_else(|| messages.first().is_some_and(|m| &m.id == message_id));
+        let mut events = Vec::with_capacity(2);
+        if created_ticket {
+            if let Some(ticket) = self.store.get_ticket(ticket_id).await? {
+                events.push(OutgoingEvent::ticket_created(&ticket, message));
+            }
+        }
+        events.push(OutgoingEvent::message_created(ticket_id, message));
+        // The platform's echo of a Crossdesk reply can settle its delivery (`sent`): say so,
+        // with the id the reply sender uses for the same change.
+        if let Some(delivery) = message.delivery.as_ref().filter(|d| {
+            d.is_crossdesk_reply()
+                && matches!(
+                    d.status,
+                    DeliveryStatus::Sent | DeliveryStatus::Failed | DeliveryStatus::Unknown
+                )
+        }) {
+            events.push(OutgoingEvent::delivery_changed(
+                ticket_id,
+                message_id,
+                message.channel,
+                delivery,
+                chrono::Utc::now(),
+            ));
+        }
+        publish_all(queue.as_ref(), &events).await?;
+        Ok(())
     }
 
     /// Where a message goes and who its customer is. An inbound email's sender is resolved

@@ -11,7 +11,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use thiserror::Error;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a writer waits for another connection's lock before giving up as unavailable.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -94,6 +94,37 @@ CREATE TABLE IF NOT EXISTS raw_payloads (
     body      BLOB    NOT NULL,
     stored_at INTEGER NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS channel_state (
+    channel         TEXT    PRIMARY KEY,
+    last_inbound_at INTEGER,
+    reauth_code     TEXT,
+    reauth_reason   TEXT,
+    reauth_at       INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS channel_checks (
+    channel    TEXT    NOT NULL,
+    check_name TEXT    NOT NULL,
+    status     TEXT    NOT NULL CHECK (status IN ('ok', 'warning', 'failing')),
+    reason     TEXT    NOT NULL,
+    checked_at INTEGER NOT NULL,
+    PRIMARY KEY (channel, check_name)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS event_deliveries (
+    event_id     TEXT    NOT NULL,
+    endpoint     TEXT    NOT NULL,
+    delivered_at INTEGER NOT NULL,
+    PRIMARY KEY (event_id, endpoint)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS failed_events (
+    event_id  TEXT    PRIMARY KEY,
+    body      TEXT    NOT NULL,
+    failed_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS failed_events_by_time ON failed_events (failed_at DESC, event_id);
 "#;
 
 /// Why the database could not be opened.
@@ -216,7 +247,8 @@ impl Database {
 }
 
 /// Brings a database made by an older build up to [`SCHEMA_VERSION`] (the tables it lacked are
-/// created by the schema itself): version 2 added `tickets.related_tickets`.
+/// created by the schema itself): version 2 added `tickets.related_tickets`, version 3 the
+/// `channel_state` and `channel_checks` tables (created by the schema).
 fn migrate(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let has_related = tx
         .prepare("SELECT 1 FROM pragma_table_info('tickets') WHERE name = 'related_tickets'")?

@@ -7,7 +7,7 @@
 //! the same path (WAL mode lets several connections share the file). Every call runs on tokio's
 //! blocking pool; every write is one `BEGIN IMMEDIATE` transaction.
 //!
-//! # Schema (version 2, in `PRAGMA user_version`)
+//! # Schema (version 3, in `PRAGMA user_version`)
 //!
 //! The connection runs with `journal_mode=WAL`, `synchronous=FULL`, `foreign_keys=ON` and a
 //! 5 s busy timeout. Timestamps are integers: nanoseconds since the Unix epoch, UTC.
@@ -19,8 +19,12 @@
 //! | `conversation_keys` | `key`, `ticket_id` | primary key `key`: one ticket per conversation |
 //! | `contacts` | `seq`, `id`, `name`, `created_at` | unique `id` |
 //! | `contact_identities` | `seq`, `identity` (`facebook:<psid>`, `email:<address>`, …), `contact_id` | **unique `identity`**: an identity leads to one contact; a contact's `emails` are its `email:` identities |
-//! | `queue_items` | `id` (FIFO order), `queue` (`inbound`/`outbound`), `body` (JSON), `enqueued_at`, `visible_at`, `attempts`, `lease` (token of the current lease), `last_error` | `(queue, id)` |
+//! | `queue_items` | `id` (FIFO order), `queue` (`inbound`/`outbound`/`events`), `body` (JSON), `enqueued_at`, `visible_at`, `attempts`, `lease` (token of the current lease), `last_error` | `(queue, id)` |
 //! | `dead_letters` | `id` (the item's), `queue`, `body`, `enqueued_at`, `attempts`, `reason`, `dead_at` | `(queue, id)` |
+//! | `channel_state` | `channel`, `last_inbound_at`, `reauth_code`, `reauth_reason`, `reauth_at` (the re-authorization mark, null when clear; version 3) | primary key `channel` |
+//! | `channel_checks` | `channel`, `check_name`, `status` (`ok`/`warning`/`failing`), `reason`, `checked_at`: each check's latest result (version 3) | primary key `(channel, check_name)` |
+//! | `event_deliveries` | `event_id`, `endpoint` (key of the endpoint URL), `delivered_at`: which endpoint has which outgoing event | primary key `(event_id, endpoint)` |
+//! | `failed_events` | `event_id`, `body` (the `FailedEvent` as JSON), `failed_at`: outgoing events given up on, for replay | primary key `event_id`; `(failed_at DESC, event_id)` |
 //! | `raw_payloads` | `ref` (`sha256:<hex>` of the body), `channel`, `body` (bytes), `stored_at` | primary key `ref` |
 //!
 //! `tickets.contact_id` is not a foreign key: like the DynamoDB adapter, the store trusts the
@@ -30,10 +34,15 @@
 
 mod archive;
 mod db;
+mod events;
+mod health;
+mod media;
 mod queue;
 mod store;
 
 pub use archive::SqliteArchive;
 pub use db::{Database, OpenError, SCHEMA_VERSION};
+pub use events::SqliteEventLedger;
+pub use media::{DirectoryMediaStore, MediaLinkError, ServedMedia};
 pub use queue::{DeadLetter, Leased, QueueName, Receipt, SqliteQueue, DEFAULT_MAX_ATTEMPTS};
 pub use store::{SqliteStore, MAX_LIST_LIMIT, PREVIEW_CHARS};

@@ -1,4 +1,5 @@
-//! [`SqliteQueue`]: durable local queues (`inbound`, `outbound`) with leases and dead letters.
+//! [`SqliteQueue`]: durable local queues (`inbound`, `outbound`, `events`) with leases and dead
+//! letters.
 //!
 //! Delivery is at least once: a received item stays in its queue, invisible, until its lease
 //! ends; a worker that stops without acknowledging it (a crash, a restart) lets it come back
@@ -31,14 +32,17 @@ pub enum QueueName {
     Inbound,
     /// Reply jobs from the agent API, for the reply sender.
     Outbound,
+    /// Outgoing events, for the events webhook sender.
+    Events,
 }
 
 impl QueueName {
-    /// The queue's name as stored (`inbound`, `outbound`).
+    /// The queue's name as stored (`inbound`, `outbound`, `events`).
     pub fn as_str(self) -> &'static str {
         match self {
             QueueName::Inbound => "inbound",
             QueueName::Outbound => "outbound",
+            QueueName::Events => "events",
         }
     }
 }
@@ -299,7 +303,11 @@ impl SqliteQueue {
     }
 
     /// Appends bodies to `queue` in one transaction, committed before returning.
-    async fn push(&self, queue: QueueName, bodies: Vec<String>) -> Result<(), QueueError> {
+    pub(crate) async fn push(
+        &self,
+        queue: QueueName,
+        bodies: Vec<String>,
+    ) -> Result<(), QueueError> {
         if bodies.is_empty() {
             return Ok(());
         }
@@ -555,6 +563,7 @@ mod tests {
                 subject: None,
                 email: None,
                 raw: None,
+                signature_unverified: false,
                 delivery: None,
             })
             .collect();

@@ -22,3 +22,27 @@ mod in_a_file {
         (Arc::new(store) as Arc<dyn TicketStore>, dir)
     });
 }
+
+mod channel_health {
+    use std::sync::Arc;
+
+    use crossdesk_core::health::ChannelHealthStore;
+    use crossdesk_embedded::SqliteStore;
+
+    crossdesk_store_contract::channel_health_contract_tests!(|| async {
+        Arc::new(SqliteStore::in_memory().expect("in-memory store")) as Arc<dyn ChannelHealthStore>
+    });
+}
+
+mod event_ledger {
+    use std::sync::Arc;
+
+    use crossdesk_core::events::EventLedger;
+    use crossdesk_embedded::{Database, SqliteEventLedger};
+
+    crossdesk_store_contract::event_ledger_contract_tests!(|| async {
+        Arc::new(SqliteEventLedger::new(
+            Database::in_memory().expect("in-memory database"),
+        )) as Arc<dyn EventLedger>
+    });
+}

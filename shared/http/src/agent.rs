@@ -2,9 +2,13 @@
 //! stack and behind API Gateway.
 //!
 //! - `GET /api/tickets?status=open&channel=email&limit=50`
-//! - `GET /api/tickets/{id}`
-//! - `POST /api/tickets/{id}/replies` `{"text": "...", "channel": "email", "visibility": "public"}`
+//! - `GET /api/tickets/{id}`, with `reply_windows`: per channel and visibility, whether it can be
+//!   answered now and until when ([`crossdesk_core::reply_window`])
+//! - `POST /api/tickets/{id}/replies` `{"text": "...", "channel": "email", "visibility": "public"}`;
+//!   `409 window_closed` when the platform's reply window is closed (nothing is queued)
 //! - `PATCH /api/tickets/{id}` `{"status": "open" | "pending" | "solved"}`
+//! - `GET /api/tickets/{id}/messages/{message_id}/attachments/{index}`: a short-lived link to
+//!   Crossdesk's copy of an attachment
 
 use std::sync::Arc;
 
@@ -16,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use crossdesk_core::agent::{AgentDesk, AgentRef, ReplyRequest};
-use crossdesk_core::{ChannelKind, TicketFilter, TicketId, TicketStatus};
+use crossdesk_core::{ChannelKind, MessageId, TicketFilter, TicketId, TicketStatus};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
@@ -44,6 +48,10 @@ pub fn agent_router(state: AgentState) -> Router {
         .route("/api/tickets", get(list_tickets))
         .route("/api/tickets/{id}", get(get_ticket).patch(patch_ticket))
         .route("/api/tickets/{id}/replies", post(post_reply))
+        .route(
+            "/api/tickets/{id}/messages/{message_id}/attachments/{index}",
+            get(get_attachment_link),
+        )
         .with_state(Arc::new(state))
 }
 
@@ -152,6 +160,21 @@ async fn post_reply(
         })),
     )
         .into_response())
+}
+
+async fn get_attachment_link(
+    State(state): State<Arc<AgentState>>,
+    _agent: Agent,
+    Path((id, message_id, index)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    let id = ticket_id(&id)?;
+    let not_found = |what: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", what);
+    let message_id = MessageId::parse(&message_id).map_err(|e| not_found(e.to_string()))?;
+    let index = index
+        .parse::<usize>()
+        .map_err(|_| not_found(format!("no attachment `{index}`")))?;
+    let link = state.desk.attachment_link(&id, &message_id, index).await?;
+    Ok(Json(link).into_response())
 }
 
 fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {

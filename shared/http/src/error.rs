@@ -90,6 +90,7 @@ impl From<AgentError> for ApiError {
             AgentError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AgentError::Invalid(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             AgentError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AgentError::WindowClosed(_) => (StatusCode::CONFLICT, "window_closed"),
             AgentError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             AgentError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };

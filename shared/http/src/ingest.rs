@@ -3,7 +3,7 @@
 //! Nothing slow happens here: threading and storing are the ticket writer's job.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -12,7 +12,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bytes::{Bytes, BytesMut};
-use crossdesk_channels::{Channel, Headers, Query, WebhookRequest};
+use crossdesk_channels::{
+    verify_with_mode, Channel, Headers, Query, SignatureFailure, SignatureModes, WebhookRequest,
+};
 use crossdesk_core::{Clock, InboundQueue, RawArchive};
 use http_body_util::BodyExt;
 use serde_json::json;
@@ -32,13 +34,43 @@ pub enum ChannelSlot {
     },
 }
 
-/// What the webhook routes need: the channels, the inbound queue, the raw archive, a clock.
+/// Counts the requests signature report mode accepted although their signature failed.
+pub trait SignatureFailureMetric: Send + Sync {
+    /// Counts one such request on a webhook route (`facebook`, `twitter`, `chat`).
+    fn record(&self, channel: &str, failure: SignatureFailure);
+}
+
+/// The count kept in memory, per route: the local stack's metric (and the default).
+#[derive(Debug, Default)]
+pub struct SignatureFailureCounter {
+    counts: Mutex<BTreeMap<String, u64>>,
+}
+
+impl SignatureFailureCounter {
+    /// How many requests were accepted with a failed signature on `channel` so far.
+    pub fn count(&self, channel: &str) -> u64 {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.get(channel).copied().unwrap_or(0)
+    }
+}
+
+impl SignatureFailureMetric for SignatureFailureCounter {
+    fn record(&self, channel: &str, _failure: SignatureFailure) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(channel.to_string()).or_default() += 1;
+    }
+}
+
+/// What the webhook routes need: the channels, the inbound queue, the raw archive, a clock,
+/// each channel's signature mode and where report mode counts its failures.
 #[derive(Clone)]
 pub struct IngestState {
     channels: BTreeMap<&'static str, ChannelSlot>,
     queue: Arc<dyn InboundQueue>,
     archive: Arc<dyn RawArchive>,
     clock: Arc<dyn Clock>,
+    signature_modes: SignatureModes,
+    signature_failures: Arc<dyn SignatureFailureMetric>,
 }
 
 impl IngestState {
@@ -53,7 +85,25 @@ impl IngestState {
             queue,
             archive,
             clock,
+            signature_modes: SignatureModes::default(),
+            signature_failures: Arc::new(SignatureFailureCounter::default()),
         }
+    }
+
+    /// Sets each channel's signature mode (all `enforce` unless set).
+    pub fn with_signature_modes(mut self, modes: SignatureModes) -> Self {
+        self.signature_modes = modes;
+        self
+    }
+
+    /// Sets where report mode counts the failed signatures it accepts (by default a
+    /// [`SignatureFailureCounter`] of this state's own).
+    pub fn with_signature_failure_metric(
+        mut self,
+        metric: Arc<dyn SignatureFailureMetric>,
+    ) -> Self {
+        self.signature_failures = metric;
+        self
     }
 
     /// Adds a channel under its route name (`/webhooks/<name>`).
@@ -125,12 +175,28 @@ async fn receive(
         headers: &headers,
         body: &body,
     };
-    let verified = channel
-        .verify(&request, now)
+    let mode = state.signature_modes.for_route(&name);
+    let verified = verify_with_mode(channel.as_ref(), &request, now, mode)
         .inspect_err(|e| warn!(channel = %name, error = %e, "webhook rejected"))?;
-    let messages = channel
+    let unverified = verified.signature_failure();
+    if let Some(failure) = unverified {
+        // Once per request; the reason names the header, never the secret or the value.
+        warn!(
+            channel = %name,
+            reason = failure.code(),
+            error = %failure,
+            "webhook signature failed; accepted because the channel is in signature report mode"
+        );
+        state.signature_failures.record(&name, failure);
+    }
+    let mut messages = channel
         .parse(&verified, now)
         .inspect_err(|e| warn!(channel = %name, error = %e, "webhook payload invalid"))?;
+    if unverified.is_some() {
+        for message in &mut messages {
+            message.signature_unverified = true;
+        }
+    }
     if !messages.is_empty() {
         state
             .archive
@@ -184,4 +250,119 @@ pub(crate) async fn read_limited(
         return Err(ApiError::too_large(limit));
     }
     Ok(kept.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use axum::http::Request;
+    use chrono::{DateTime, Utc};
+    use crossdesk_channels::{ChatChannel, SignatureMode};
+    use crossdesk_core::{ArchiveError, ChannelKind, Message, QueueError, RawRef};
+    use secrecy::SecretString;
+    use tower::ServiceExt;
+
+    const SECRET: &str = "ingest-test-chat-secret";
+    const BODY: &str = r#"{"session_id":"s1","visitor":{"id":"v1"},"message":{"id":"m1","text":"Hi","sent_at":"2026-11-20T10:00:00Z"}}"#;
+
+    #[derive(Default)]
+    struct Memory {
+        queued: Mutex<Vec<Message>>,
+    }
+
+    #[async_trait]
+    impl InboundQueue for Memory {
+        async fn enqueue(&self, messages: &[Message]) -> Result<(), QueueError> {
+            self.queued.lock().unwrap().extend_from_slice(messages);
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl RawArchive for Memory {
+        async fn put(&self, _: ChannelKind, body: &[u8]) -> Result<RawRef, ArchiveError> {
+            Ok(RawRef::of(body))
+        }
+        async fn get(&self, _: &RawRef) -> Result<Option<Vec<u8>>, ArchiveError> {
+            Ok(None)
+        }
+    }
+
+    struct Fixed;
+
+    impl Clock for Fixed {
+        fn now(&self) -> DateTime<Utc> {
+            DateTime::from_timestamp(1_795_000_000, 0).unwrap()
+        }
+    }
+
+    fn router(mode: SignatureMode) -> (Router, Arc<Memory>, Arc<SignatureFailureCounter>) {
+        let memory = Arc::new(Memory::default());
+        let counter = Arc::new(SignatureFailureCounter::default());
+        let state = IngestState::new(memory.clone(), memory.clone(), Arc::new(Fixed))
+            .with_channel(
+                "chat",
+                ChannelSlot::Ready(Arc::new(ChatChannel::new(SecretString::from(SECRET)))),
+            )
+            .with_signature_modes(SignatureModes {
+                chat: mode,
+                ..SignatureModes::default()
+            })
+            .with_signature_failure_metric(counter.clone());
+        (webhook_router(state), memory, counter)
+    }
+
+    async fn post(router: Router, secret: &str, ts: i64) -> StatusCode {
+        let (ts, sig) = ChatChannel::sign(secret, ts, BODY.as_bytes());
+        let request = Request::post("/webhooks/chat")
+            .header("x-crossdesk-timestamp", ts)
+            .header("x-crossdesk-signature", sig)
+            .body(Body::from(BODY))
+            .unwrap();
+        router.oneshot(request).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn enforce_mode_refuses_a_wrong_signature() {
+        let (router, memory, counter) = router(SignatureMode::Enforce);
+        assert_eq!(
+            post(router, "wrong-secret", Fixed.now().timestamp()).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert!(memory.queued.lock().unwrap().is_empty());
+        assert_eq!(counter.count("chat"), 0);
+    }
+
+    #[tokio::test]
+    async fn report_mode_accepts_counts_and_flags_a_wrong_signature_only() {
+        let now = Fixed.now().timestamp();
+        let (router, memory, counter) = router(SignatureMode::Report);
+        assert_eq!(
+            post(router.clone(), "wrong-secret", now).await,
+            StatusCode::OK
+        );
+        assert_eq!(counter.count("chat"), 1);
+        assert_eq!(post(router.clone(), SECRET, now).await, StatusCode::OK);
+        assert_eq!(counter.count("chat"), 1, "a valid signature is not counted");
+        let flags: Vec<bool> = memory
+            .queued
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.signature_unverified)
+            .collect();
+        assert_eq!(flags, [true, false]);
+        // A stale request is refused whatever its signature.
+        assert_eq!(
+            post(router.clone(), "wrong-secret", now - 600).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            post(router, SECRET, now - 600).await,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(memory.queued.lock().unwrap().len(), 2);
+        assert_eq!(counter.count("chat"), 1);
+    }
 }

@@ -4,10 +4,16 @@
 
 pub mod agent;
 pub mod auth;
+pub mod channels;
 pub mod error;
+pub mod events;
 pub mod ingest;
 
 pub use agent::{agent_router, AgentState};
 pub use auth::{AgentAuth, BearerTokenAuth};
+pub use channels::{channels_router, ChannelsState};
 pub use error::ApiError;
-pub use ingest::{webhook_router, ChannelSlot, IngestState};
+pub use events::{events_router, EventsApiState};
+pub use ingest::{
+    webhook_router, ChannelSlot, IngestState, SignatureFailureCounter, SignatureFailureMetric,
+};

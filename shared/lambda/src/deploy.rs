@@ -9,25 +9,37 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use crossdesk_aws::{
-    sdk_config, AwsConfig, ChannelSecrets, DynamoTicketStore, S3Archive, SesEmailSender, SqsQueue,
+    sdk_config, AwsConfig, ChannelSecrets, DynamoEventLedger, DynamoTicketStore, S3Archive,
+    S3MediaStore, SesEmailSender, SqsQueue,
 };
 use crossdesk_channels::delivery::{ReplyDelivery, RetryPolicy};
 use crossdesk_channels::email_reply::EmailReplySettings;
-use crossdesk_channels::senders::{SenderConfigError, SenderSettings};
-use crossdesk_channels::{ChatChannel, FacebookChannel, TwitterChannel};
+use crossdesk_channels::events_webhook::{Endpoint, EventRetryPolicy, EventsWebhook};
+use crossdesk_channels::media_fetch::MediaSettings;
+use crossdesk_channels::senders::{human_agent_permission, SenderConfigError, SenderSettings};
+use crossdesk_channels::{ChatChannel, FacebookChannel, SignatureModes, TwitterChannel};
 use crossdesk_core::agent::AgentDesk;
+use crossdesk_core::events::EventQueue;
+use crossdesk_core::health::InboundActivity;
 use crossdesk_core::mail_signature::EmailThreadKey;
 use crossdesk_core::mail_threading::EmailThreading;
+use crossdesk_core::media::AttachmentCollector;
+use crossdesk_core::reply_window::ReplyCapabilities;
 use crossdesk_core::writer::TicketWriter;
 use crossdesk_core::{
     ChannelKind, Clock, EmailAddress, InboundQueue, Message, OutboundJob, RawArchive, SystemClock,
 };
-use crossdesk_http::{agent_router, webhook_router, AgentState, ChannelSlot, IngestState};
+use crossdesk_http::{
+    agent_router, events_router, webhook_router, AgentState, ChannelSlot, EventsApiState,
+    IngestState,
+};
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
 use tracing::warn;
 
 use crate::auth::JwtClaimsAuth;
+use crate::events::EventSender;
+use crate::metrics::EmfSignatureFailures;
 use crate::ses::RawMailSource;
 use crate::sqs::{InboundDecoder, OutboundDecoder};
 
@@ -81,15 +93,25 @@ pub struct Deployment {
     pub outbound: Arc<SqsQueue>,
     /// The raw payload archive.
     pub archive: Arc<S3Archive>,
+    /// Copies of attachments (`media/` in the bucket).
+    pub media: Arc<S3MediaStore>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The outgoing events queue (`CROSSDESK_EVENTS_QUEUE_URL`); `None`: no events are emitted.
+    pub events: Option<Arc<SqsQueue>>,
+    /// Which endpoint has which event, and the events given up on (in the table).
+    pub event_ledger: Arc<DynamoEventLedger>,
 }
 
 impl Deployment {
     /// Builds everything from the process environment (`CROSSDESK_*`, `AWS_*`).
     pub async fn load() -> Result<Self, DeployError> {
         let sdk = sdk_config().await;
-        let config = AwsConfig::from_env()?;
+        let mut config = AwsConfig::from_env()?;
+        // Events are emitted only while the events webhook has an endpoint to post them to.
+        if std::env::var("CROSSDESK_EVENTS_WEBHOOK_URL").map_or(true, |v| v.trim().is_empty()) {
+            config.events_queue_url = None;
+        }
         let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
         let secrets = ChannelSecrets::load(&secrets_client, config.secret_id.as_deref(), |name| {
             std::env::var(name).ok()
@@ -104,6 +126,11 @@ impl Deployment {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         Deployment {
+            events: config
+                .events_queue_url
+                .as_deref()
+                .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url, s3.clone(), &config.bucket))),
+            event_ledger: Arc::new(DynamoEventLedger::new(dynamo.clone(), &config.table_name)),
             store: Arc::new(DynamoTicketStore::new(dynamo, &config.table_name)),
             inbound: Arc::new(SqsQueue::new(
                 sqs.clone(),
@@ -117,6 +144,7 @@ impl Deployment {
                 s3.clone(),
                 &config.bucket,
             )),
+            media: Arc::new(S3MediaStore::new(s3.clone(), &config.bucket)),
             archive: Arc::new(S3Archive::new(s3, &config.bucket)),
             clock: Arc::new(SystemClock),
             sdk,
@@ -125,8 +153,24 @@ impl Deployment {
         }
     }
 
-    /// The router of one webhook function: that channel's routes only.
+    /// The router of one webhook function: that channel's routes only, in the signature mode
+    /// of the process environment (`CROSSDESK_<CHANNEL>_SIGNATURE_MODE`).
     pub fn webhook_router(&self, webhook: Webhook) -> Result<axum::Router, DeployError> {
+        self.webhook_router_with(webhook, |name| std::env::var(name).ok())
+    }
+
+    /// [`Deployment::webhook_router`] with settings read through `env`. A channel in signature
+    /// report mode is logged as a warning here, at every cold start; its failed signatures are
+    /// counted as the `CrossdeskSignatureFailures` metric (EMF).
+    pub fn webhook_router_with(
+        &self,
+        webhook: Webhook,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<axum::Router, DeployError> {
+        let modes = SignatureModes::from_lookup(env).map_err(|e| DeployError::Invalid {
+            name: e.variable,
+            reason: e.reason(),
+        })?;
         let s = &self.secrets;
         let missing = |names: &[(&'static str, &Option<SecretString>)]| ChannelSlot::Unconfigured {
             missing: names
@@ -165,25 +209,99 @@ impl Deployment {
                 },
             ),
         };
+        modes.warn_if_reporting([name]);
         let state = IngestState::new(
             self.inbound.clone(),
             self.archive.clone(),
             self.clock.clone(),
         )
-        .with_channel(name, slot);
+        .with_channel(name, slot)
+        .with_signature_modes(modes)
+        .with_signature_failure_metric(Arc::new(EmfSignatureFailures));
         Ok(webhook_router(state))
     }
 
-    /// The agent API router, trusting the JWT authorizer's claims.
+    /// The agent API router, trusting the JWT authorizer's claims, with settings from the
+    /// process environment.
     pub fn agent_router(&self) -> axum::Router {
+        self.agent_router_with(|name| std::env::var(name).ok())
+    }
+
+    /// The agent API router, trusting the JWT authorizer's claims. Its reply windows follow
+    /// `CROSSDESK_FACEBOOK_HUMAN_AGENT` (read through `env`), the reply sender's setting.
+    pub fn agent_router_with(&self, env: impl Fn(&str) -> Option<String>) -> axum::Router {
+        let channels = self.channels_router(&env);
         let desk = AgentDesk::new(
             self.store.clone(),
             self.outbound.clone(),
             self.clock.clone(),
-        );
+        )
+        .with_reply_capabilities(ReplyCapabilities {
+            human_agent: human_agent_permission(env),
+        })
+        .with_media(self.media.clone());
+        let desk = match self.event_queue() {
+            Some(events) => desk.with_events(events),
+            None => desk,
+        };
         agent_router(AgentState {
             desk,
             auth: Arc::new(JwtClaimsAuth),
+        })
+        .merge(events_router(EventsApiState {
+            ledger: self.event_ledger.clone(),
+            queue: self.event_queue(),
+            auth: Arc::new(JwtClaimsAuth),
+        }))
+        .merge(channels)
+    }
+
+    /// The events queue as the port producers publish to.
+    fn event_queue(&self) -> Option<Arc<dyn EventQueue>> {
+        self.events
+            .clone()
+            .map(|queue| queue as Arc<dyn EventQueue>)
+    }
+
+    /// The event sender: posts each event to `CROSSDESK_EVENTS_WEBHOOK_URL` (read through
+    /// `env`; a comma-separated list), signed with the secret's `events_webhook_secret`.
+    pub fn event_sender(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<EventSender, DeployError> {
+        let invalid = |name: &'static str, reason: String| DeployError::Invalid { name, reason };
+        let endpoints =
+            Endpoint::parse_list(&env("CROSSDESK_EVENTS_WEBHOOK_URL").unwrap_or_default())
+                .map_err(|e| invalid("CROSSDESK_EVENTS_WEBHOOK_URL", e.to_string()))?;
+        if endpoints.is_empty() {
+            return Err(invalid(
+                "CROSSDESK_EVENTS_WEBHOOK_URL",
+                "no endpoint is set".into(),
+            ));
+        }
+        let secret = self.secrets.events_webhook_secret.clone().ok_or_else(|| {
+            invalid(
+                "events_webhook_secret",
+                "the secret has no events_webhook_secret to sign events with".into(),
+            )
+        })?;
+        let queue = self.events.clone().ok_or_else(|| {
+            invalid(
+                "CROSSDESK_EVENTS_QUEUE_URL",
+                "the events queue is not set".into(),
+            )
+        })?;
+        let webhook = EventsWebhook::new(
+            endpoints,
+            secret,
+            self.event_ledger.clone(),
+            self.clock.clone(),
+            EventRetryPolicy::default(),
+        )
+        .map_err(|e| invalid("events_webhook_secret", e.to_string()))?;
+        Ok(EventSender {
+            decoder: queue,
+            webhook,
         })
     }
 
@@ -201,7 +319,26 @@ impl Deployment {
         if threading.thread_key.is_none() {
             warn!("email_thread_key is not set: no email reference counts as signed");
         }
-        let writer = TicketWriter::new(self.store.clone()).with_email_threading(threading);
+        let media = MediaSettings::from_lookup(&env).map_err(|e| DeployError::Invalid {
+            name: e.name,
+            reason: e.reason,
+        })?;
+        let fetcher = media.fetcher().map_err(|e| DeployError::Invalid {
+            name: "CROSSDESK_MEDIA_ALLOW_PRIVATE",
+            reason: format!("cannot build the attachment downloader: {e}"),
+        })?;
+        let writer = TicketWriter::new(self.store.clone())
+            .with_email_threading(threading)
+            .with_inbound_activity(Arc::new(InboundActivity::new(self.store.clone())))
+            .with_attachments(AttachmentCollector::new(
+                Arc::new(fetcher),
+                self.media.clone(),
+                media.limits,
+            ));
+        let writer = match self.event_queue() {
+            Some(events) => writer.with_events(events),
+            None => writer,
+        };
         Ok((self.inbound.clone(), writer))
     }
 
@@ -242,9 +379,13 @@ impl Deployment {
             self.store.clone(),
             self.clock.clone(),
             RetryPolicy::default(),
-        );
+        )
+        .with_channel_health(self.store.clone());
         for (channel, sender) in settings.senders()? {
             delivery = delivery.with_sender(channel, sender);
+        }
+        if let Some(events) = self.event_queue() {
+            delivery = delivery.with_events(events);
         }
         match (support_address(&env)?, self.email_thread_key()?) {
             (Some(support_address), Some(thread_key)) => {

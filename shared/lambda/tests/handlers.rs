@@ -369,6 +369,76 @@ async fn agent_api_serves_the_claims_of_the_jwt_authorizer() {
     assert_eq!(status, 401);
 }
 
+/// An agent API request through API Gateway: the authorized sample, changed to `method path`.
+fn agent_request(method: &str, path: &str, body: Option<Value>) -> Vec<u8> {
+    let mut event: Value =
+        serde_json::from_slice(&event_file("aws/apigw-v2-agent-list-tickets.json")).unwrap();
+    event["routeKey"] = Value::from(format!("{method} {path}"));
+    event["requestContext"]["routeKey"] = event["routeKey"].clone();
+    event["rawPath"] = Value::from(path);
+    event["requestContext"]["http"]["path"] = Value::from(path);
+    event["requestContext"]["http"]["method"] = Value::from(method);
+    event["rawQueryString"] = Value::from("");
+    event
+        .as_object_mut()
+        .unwrap()
+        .remove("queryStringParameters");
+    if let Some(body) = body {
+        event["headers"]["content-type"] = Value::from("application/json");
+        event["body"] = Value::from(body.to_string());
+    }
+    event.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn agent_api_reply_windows_follow_the_human_agent_setting() {
+    let mut d = deployment().await;
+    let question = facebook_messages("facebook/messenger-text.json").remove(0);
+    // 30 hours after the customer wrote: only a Human Agent reply is still allowed.
+    d.clock = Arc::new(FixedClock(question.sent_at + chrono::TimeDelta::hours(30)));
+    crossdesk_core::writer::TicketWriter::new(d.store.clone())
+        .write(&question)
+        .await
+        .unwrap();
+    let ticket = d
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    let view = agent_request("GET", &format!("/api/tickets/{ticket}"), None);
+
+    let with_permission = d.agent_router_with(|name| {
+        (name == "CROSSDESK_FACEBOOK_HUMAN_AGENT").then(|| "true".to_string())
+    });
+    let (status, body) = invoke(with_permission, &view).await;
+    assert_eq!(status, 200, "{body}");
+    let windows = serde_json::from_str::<Value>(&body).unwrap()["reply_windows"].clone();
+    assert_eq!(windows[0]["can_reply"], true, "{windows}");
+    assert_eq!(windows[0]["message_tag"], "HUMAN_AGENT");
+
+    let without = d.agent_router_with(|_| None);
+    let (status, body) = invoke(without.clone(), &view).await;
+    assert_eq!(status, 200, "{body}");
+    let windows = serde_json::from_str::<Value>(&body).unwrap()["reply_windows"].clone();
+    assert_eq!(windows[0]["can_reply"], false, "{windows}");
+    let reply = agent_request(
+        "POST",
+        &format!("/api/tickets/{ticket}/replies"),
+        Some(serde_json::json!({"text": "Sorry for the wait."})),
+    );
+    let (status, body) = invoke(without, &reply).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("window_closed"), "{body}");
+    assert!(
+        receive_records(&d, &d.config.outbound_queue_url)
+            .await
+            .is_empty(),
+        "nothing was queued"
+    );
+}
+
 /// moto's dump of its state; moto sometimes fails to build it while other requests change
 /// that state (a 500): ask again.
 async fn moto_data(endpoint: &str) -> Value {
@@ -707,4 +777,406 @@ async fn reply_sender_hands_a_failing_reply_back_to_the_queue_for_the_platforms_
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+#[tokio::test]
+async fn ingest_in_signature_report_mode_queues_a_forged_event_flagged_but_no_replay() {
+    let d = deployment().await;
+    let report =
+        |variable: &'static str| move |name: &str| (name == variable).then(|| "report".to_string());
+    let mut event: Value =
+        serde_json::from_slice(&event_file("aws/apigw-v2-twitter-post.json")).unwrap();
+    let body = event["body"]
+        .as_str()
+        .unwrap()
+        .replace("wrong address", "right address");
+    event["body"] = Value::String(body);
+    let router = d
+        .webhook_router_with(Webhook::Twitter, report("CROSSDESK_TWITTER_SIGNATURE_MODE"))
+        .unwrap();
+    let (status, answer) = invoke(router, event.to_string().as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    let queued = drain(&d, &d.config.inbound_queue_url).await;
+    assert!(!queued.is_empty());
+    assert!(
+        queued.iter().all(|(m, _, _)| m.signature_unverified),
+        "every message of the forged event is flagged"
+    );
+
+    // Chat in report mode: the signed sample an hour after it was signed is a replay.
+    let mut late = d.clone();
+    late.clock = Arc::new(FixedClock(signed_at() + chrono::TimeDelta::hours(1)));
+    let (status, answer) = invoke(
+        late.webhook_router_with(Webhook::Chat, report("CROSSDESK_CHAT_SIGNATURE_MODE"))
+            .unwrap(),
+        &event_file("aws/apigw-v2-chat-post.json"),
+    )
+    .await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(drain(&d, &d.config.inbound_queue_url).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_signature_mode_stops_the_function_naming_the_variable() {
+    let d = deployment().await;
+    let err = d
+        .webhook_router_with(Webhook::Chat, |name| {
+            (name == "CROSSDESK_CHAT_SIGNATURE_MODE").then(|| "log-only".to_string())
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("CROSSDESK_CHAT_SIGNATURE_MODE"),
+        "{err}"
+    );
+}
+
+/// What a receiver got: each request's headers and body.
+type Received = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A receiver of events answering 500 to the first request of each event id and 200 after;
+/// returns its URL and what it got.
+async fn flaky_receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let recorded = got.clone();
+    let app = axum::Router::new().route(
+        "/events",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let recorded = recorded.clone();
+                async move {
+                    let mut got = recorded.lock().unwrap();
+                    let id = serde_json::from_slice::<Value>(&body).unwrap()["id"].clone();
+                    let earlier = got
+                        .iter()
+                        .filter(|(_, b)| serde_json::from_slice::<Value>(b).unwrap()["id"] == id)
+                        .count();
+                    got.push((headers, body.to_vec()));
+                    if earlier == 0 {
+                        axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        axum::http::StatusCode::OK
+                    }
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test]
+async fn event_sender_retries_through_the_queue_and_posts_each_event_once() {
+    use crossdesk_lambda::events::send_events_batch;
+
+    let mut d = deployment().await;
+    d.secrets = Arc::new(ChannelSecrets {
+        events_webhook_secret: Some(SecretString::from("test-events-secret".to_string())),
+        ..(*d.secrets).clone()
+    });
+    let events_url = d.config.events_queue_url.clone().expect("an events queue");
+    let (endpoint, got) = flaky_receiver().await;
+
+    // Without an endpoint (or its secret) the event sender does not start.
+    let err = d.event_sender(|_| None).err().expect("no endpoint");
+    assert!(
+        err.to_string().contains("CROSSDESK_EVENTS_WEBHOOK_URL"),
+        "{err}"
+    );
+    let env = {
+        let endpoint = endpoint.clone();
+        move |name: &str| (name == "CROSSDESK_EVENTS_WEBHOOK_URL").then(|| endpoint.clone())
+    };
+    let sender = d.event_sender(env).unwrap();
+
+    // A chat message through the webhook and the ticket writer emits two events.
+    let (status, body) = invoke(
+        d.webhook_router(Webhook::Chat).unwrap(),
+        &event_file("aws/apigw-v2-chat-post.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let customer = drain(&d, &d.config.inbound_queue_url).await.remove(0).0;
+    let (_, writer) = d.ticket_writer(|_| None).unwrap();
+    writer.write(&customer).await.unwrap();
+
+    let records = receive_records(&d, &events_url).await;
+    assert_eq!(records.len(), 2, "ticket.created and message.created");
+    let mut event = SqsEvent::default();
+    event.records = records;
+    let response = send_events_batch(event, &sender).await;
+    assert_eq!(response.batch_item_failures.len(), 2, "both handed back");
+    assert_eq!(got.lock().unwrap().len(), 2);
+
+    // They come back after the backoff (1 s), not the queue's visibility timeout.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut again = Vec::new();
+    while again.len() < 2 {
+        again.extend(receive_records(&d, &events_url).await);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the events did not come back within 20 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    for record in &again {
+        assert_eq!(
+            record
+                .attributes
+                .get("ApproximateReceiveCount")
+                .map(String::as_str),
+            Some("2")
+        );
+    }
+    let mut event = SqsEvent::default();
+    event.records = again.clone();
+    let response = send_events_batch(event, &sender).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(got.lock().unwrap().len(), 4);
+
+    // The queue delivers them once more: nothing is posted again.
+    let mut event = SqsEvent::default();
+    event.records = again;
+    let response = send_events_batch(event, &sender).await;
+    assert!(response.batch_item_failures.is_empty());
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 4);
+
+    let mut by_id: std::collections::BTreeMap<String, Vec<&axum::http::HeaderMap>> =
+        Default::default();
+    for (headers, body) in &got {
+        let timestamp: i64 = headers["x-crossdesk-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(
+            headers["x-crossdesk-signature"].to_str().unwrap(),
+            crossdesk_channels::events_webhook::sign(b"test-events-secret", timestamp, body)
+        );
+        let json: Value = serde_json::from_slice(body).unwrap();
+        by_id
+            .entry(json["id"].as_str().unwrap().to_string())
+            .or_default()
+            .push(headers);
+    }
+    assert_eq!(by_id.len(), 2);
+    for requests in by_id.values() {
+        assert_eq!(requests.len(), 2);
+        assert_eq!(
+            requests[0]["x-crossdesk-delivery"],
+            requests[1]["x-crossdesk-delivery"]
+        );
+    }
+}
+
+/// A fake Graph API answering every request with one answer, recording the paths asked.
+async fn fake_graph(status: u16, answer: Value) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let seen: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let recorded = seen.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let recorded = recorded.clone();
+        let answer = answer.clone();
+        async move {
+            recorded.lock().unwrap().push(uri.to_string());
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                axum::Json(answer),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, seen)
+}
+
+#[tokio::test]
+async fn channel_health_records_a_rejected_page_token_and_the_agent_api_shows_it() {
+    let mut d = deployment().await;
+    d.clock = Arc::new(crossdesk_core::SystemClock);
+    let mut secrets = (*d.secrets).clone();
+    secrets.facebook_page_token = Some(SecretString::from("expired-page-token".to_string()));
+    d.secrets = Arc::new(secrets);
+    let (graph, seen) = fake_graph(
+        400,
+        serde_json::json!({"error": {"message": "Error validating access token: The session has been invalidated because the user changed their password.", "type": "OAuthException", "code": 190, "error_subcode": 460}}),
+    )
+    .await;
+    let env = move |name: &str| match name {
+        "CROSSDESK_FACEBOOK_GRAPH_URL" => Some(graph.clone()),
+        "CROSSDESK_EMAIL_FROM" => Some("support@help.example.com".to_string()),
+        // SES receiving is checked in crossdesk-aws's own test (one active rule set per region).
+        "CROSSDESK_EMAIL_RECEIVING" => Some("false".to_string()),
+        _ => None,
+    };
+
+    let checker = d.health_checker(env.clone()).unwrap();
+    let summary = crossdesk_lambda::health::run_checks(&checker)
+        .await
+        .unwrap();
+    assert!(summary["failing"].as_u64().unwrap() >= 2, "{summary}");
+    let paths = seen.lock().unwrap().clone();
+    assert_eq!(paths.len(), 1, "one page token call: {paths:?}");
+    assert!(paths[0].ends_with("/me?fields=id"), "{paths:?}");
+
+    let (status, body) = invoke(
+        d.agent_router_with(env),
+        &agent_request("GET", "/api/channels", None),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let channels: Value = serde_json::from_str(&body).unwrap();
+    let report = |name: &str| {
+        channels["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {channels}"))
+    };
+    for name in ["facebook", "instagram"] {
+        let r = report(name);
+        assert_eq!(r["status"], "failing", "{r}");
+        assert_eq!(r["needs_reauthorization"], true, "{r}");
+        assert_eq!(r["reauthorization"]["code"], "graph_190_460");
+        assert!(r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["check"] == "page_token" && c["status"] == "failing"));
+    }
+    // The secret has no X access token: X receives but cannot answer.
+    let twitter = report("twitter");
+    assert_eq!(twitter["configured"], true);
+    assert!(twitter["missing"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("twitter_access_token")));
+    assert_eq!(report("email")["configured"], true);
+}
+
+#[tokio::test]
+async fn agent_api_shows_each_signature_mode_and_the_graph_versions_retirement() {
+    // The deployment's clock reads 2026-11-20: v21.0 (retired on 2027-01-21) retires soon.
+    let d = deployment().await;
+    let env = |name: &str| match name {
+        "CROSSDESK_TWITTER_SIGNATURE_MODE" => Some("report".to_string()),
+        "CROSSDESK_GRAPH_API_VERSION" => Some("v21.0".to_string()),
+        _ => None,
+    };
+    let (status, body) = invoke(
+        d.agent_router_with(env),
+        &agent_request("GET", "/api/channels", None),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let channels: Value = serde_json::from_str(&body).unwrap();
+    let findings = |name: &str| -> Vec<(String, String, String)> {
+        let channel = channels["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == name)
+            .unwrap_or_else(|| panic!("{name} in {channels}"));
+        channel["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["check"] == "signature_mode" || f["check"] == "graph_api_version")
+            .map(|f| {
+                let text = |k: &str| f[k].as_str().unwrap().to_string();
+                (text("check"), text("status"), text("reason"))
+            })
+            .collect()
+    };
+    let twitter = findings("twitter");
+    assert_eq!(twitter.len(), 1);
+    assert_eq!(
+        (twitter[0].0.as_str(), twitter[0].1.as_str()),
+        ("signature_mode", "warning")
+    );
+    let facebook = findings("facebook");
+    assert_eq!(facebook.len(), 2, "{facebook:?}");
+    assert_eq!(facebook[0].1, "ok", "facebook's signatures are enforced");
+    assert_eq!(facebook[1].0, "graph_api_version");
+    assert_eq!(facebook[1].1, "warning");
+    assert!(
+        facebook[1]
+            .2
+            .starts_with("v21.0 is retired by Meta on 2027-01-21 (in 62 days)"),
+        "{facebook:?}"
+    );
+    assert_eq!(findings("chat")[0].1, "ok");
+    assert!(findings("email").is_empty());
+}
+
+#[tokio::test]
+async fn ticket_writer_copies_attachments_to_the_bucket_and_the_agent_api_links_them() {
+    use sha2::Digest;
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n a tiny png";
+    let mut d = deployment().await;
+    // Pre-signed links are signed with the real time: so is the desk's clock here.
+    d.clock = Arc::new(crossdesk_core::SystemClock);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cdn = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/photo.png",
+        axum::routing::get(|| async { ([("content-type", "image/png")], PNG) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let mut message = facebook_messages("facebook/messenger-attachment-only.json").remove(0);
+    message.attachments[0].url = Some(format!("http://{cdn}/photo.png"));
+    let group = message
+        .conversation
+        .key(message.channel)
+        .unwrap()
+        .to_string();
+    let event = sqs_event(&[("r1", group, serde_json::to_string(&message).unwrap())]);
+    let env = move |name: &str| (name == "CROSSDESK_MEDIA_ALLOW_PRIVATE").then(|| cdn.to_string());
+    let (decoder, writer) = d.ticket_writer(env).unwrap();
+    let response = write_batch(event, decoder.as_ref(), &writer).await;
+    assert!(response.batch_item_failures.is_empty());
+
+    // The copy is in the deployment's bucket, by checksum.
+    let sha = hex::encode(sha2::Sha256::digest(PNG));
+    let s3 = crossdesk_aws::s3::client(&d.sdk);
+    let object = s3
+        .get_object()
+        .bucket(&d.config.bucket)
+        .key(format!("media/sha256/{sha}"))
+        .send()
+        .await
+        .expect("the copy is stored");
+    assert_eq!(object.content_type(), Some("image/png"));
+    assert_eq!(
+        object.body.collect().await.unwrap().into_bytes().as_ref(),
+        PNG
+    );
+
+    // The agent API function links it.
+    let ticket = d
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    let stored = d.store.list_messages(&ticket.id).await.unwrap().remove(0);
+    assert_eq!(stored.attachments[0].sha256.as_deref(), Some(sha.as_str()));
+    let path = format!(
+        "/api/tickets/{}/messages/{}/attachments/0",
+        ticket.id, stored.id
+    );
+    let (status, body) = invoke(d.agent_router(), &agent_request("GET", &path, None)).await;
+    assert_eq!(status, 200, "{body}");
+    let link: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(link["inline"], true);
+    let url = link["url"].as_str().unwrap();
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let file = reqwest::get(url).await.unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(file.bytes().await.unwrap().as_ref(), PNG);
 }

@@ -71,6 +71,7 @@ impl MessageBuilder {
                 subject: None,
                 email: None,
                 raw: None,
+                signature_unverified: false,
                 delivery: None,
             },
         }
@@ -303,6 +304,10 @@ impl MessageBuilder {
                 name: Some("photo.jpg".to_string()),
                 size: Some(48_213),
                 content_type: Some("image/jpeg".to_string()),
+                sha256: Some(
+                    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_string(),
+                ),
+                fetch_error: None,
             },
             Attachment {
                 kind: AttachmentKind::File,
@@ -311,6 +316,8 @@ impl MessageBuilder {
                 name: Some("invoice – März.pdf".to_string()),
                 size: None,
                 content_type: Some("application/pdf".to_string()),
+                sha256: None,
+                fetch_error: Some("download failed: HTTP 404".to_string()),
             },
         ];
         self.message.raw = Some(RawRef::of(b"raw payload"));

@@ -22,6 +22,8 @@ use crossdesk_core::TicketStore;
 
 pub mod builder;
 pub mod contract;
+pub mod events;
+pub mod health;
 
 pub use builder::{at, MessageBuilder};
 
