@@ -9,6 +9,7 @@ pub mod config;
 pub mod consumer;
 pub mod events;
 pub mod health;
+pub mod load;
 pub mod outbox;
 pub mod samples;
 pub mod stack;
