@@ -19,6 +19,7 @@ use crossdesk_aws::{
 };
 use crossdesk_channels::delivery::{DeliveryJobError, DeliveryOutcome, ReplyDelivery, RetryPolicy};
 use crossdesk_channels::email_reply::EmailReplySettings;
+use crossdesk_channels::media_fetch::XMediaCredentials;
 use crossdesk_channels::send::ReplySender;
 use crossdesk_channels::{ChatChannel, EmailChannel, FacebookChannel, TwitterChannel};
 use crossdesk_core::agent::{AgentDesk, AgentRef};
@@ -174,7 +175,13 @@ impl LocalStack {
                     config
                         .media
                         .fetcher()
-                        .context("cannot build the attachment downloader")?,
+                        .context("cannot build the attachment downloader")?
+                        .with_x_credentials(XMediaCredentials::from_parts(
+                            config.senders.twitter_consumer_key.as_ref(),
+                            config.senders.twitter_consumer_secret.as_ref(),
+                            config.senders.twitter_access_token.as_ref(),
+                            config.senders.twitter_access_secret.as_ref(),
+                        )),
                 ),
                 adapters.media.clone(),
                 config.media.limits.clone(),

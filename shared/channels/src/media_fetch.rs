@@ -19,16 +19,60 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::redirect::Policy;
 use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
 use url::{Host, Url};
+
+use crate::oauth1;
 
 /// The most redirects followed for one download.
 pub const MAX_REDIRECTS: usize = 3;
+
+/// The hosts where X serves direct-message media only to an OAuth 1.0a signed request.
+pub const X_SIGNED_MEDIA_HOSTS: &[&str] = &["ton.twitter.com", "ton.x.com"];
+
+/// The X account's user-context credentials, to fetch the media of its direct messages.
+#[derive(Clone)]
+pub struct XMediaCredentials {
+    /// The app's consumer key.
+    pub consumer_key: SecretString,
+    /// The app's consumer secret.
+    pub consumer_secret: SecretString,
+    /// The account's access token.
+    pub access_token: SecretString,
+    /// The account's access token secret.
+    pub access_secret: SecretString,
+}
+
+impl XMediaCredentials {
+    /// The four credentials, when all are set.
+    pub fn from_parts(
+        consumer_key: Option<&SecretString>,
+        consumer_secret: Option<&SecretString>,
+        access_token: Option<&SecretString>,
+        access_secret: Option<&SecretString>,
+    ) -> Option<Self> {
+        Some(XMediaCredentials {
+            consumer_key: consumer_key?.clone(),
+            consumer_secret: consumer_secret?.clone(),
+            access_token: access_token?.clone(),
+            access_secret: access_secret?.clone(),
+        })
+    }
+}
+
+impl std::fmt::Debug for XMediaCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XMediaCredentials([redacted])")
+    }
+}
 
 /// Downloads media over HTTP(S) with the SSRF guard.
 #[derive(Debug, Clone)]
 pub struct HttpMediaFetcher {
     client: reqwest::Client,
     guard: Arc<AddressGuard>,
+    x_credentials: Option<XMediaCredentials>,
+    x_signed_hosts: Vec<String>,
 }
 
 /// Which addresses a download may reach: public ones, plus an explicit list of `host:port`
@@ -192,7 +236,36 @@ impl HttpMediaFetcher {
                 }
             }))
             .build()?;
-        Ok(HttpMediaFetcher { client, guard })
+        Ok(HttpMediaFetcher {
+            client,
+            guard,
+            x_credentials: None,
+            x_signed_hosts: X_SIGNED_MEDIA_HOSTS.iter().map(|h| h.to_string()).collect(),
+        })
+    }
+
+    /// The same fetcher, signing requests for X direct-message media (on
+    /// [`X_SIGNED_MEDIA_HOSTS`]) with the account's credentials. A redirect to another host
+    /// drops the signature (reqwest removes `Authorization` when the host changes).
+    pub fn with_x_credentials(mut self, credentials: Option<XMediaCredentials>) -> Self {
+        self.x_credentials = credentials;
+        self
+    }
+
+    /// The `Authorization` header for a download, when it is X direct-message media.
+    fn x_authorization(&self, channel: ChannelKind, url: &Url) -> Option<String> {
+        let credentials = self.x_credentials.as_ref()?;
+        let host = url.host_str()?;
+        if channel != ChannelKind::Twitter || !self.x_signed_hosts.iter().any(|h| h == host) {
+            return None;
+        }
+        let credentials = oauth1::Credentials {
+            consumer_key: credentials.consumer_key.expose_secret(),
+            consumer_secret: credentials.consumer_secret.expose_secret(),
+            token: credentials.access_token.expose_secret(),
+            token_secret: credentials.access_secret.expose_secret(),
+        };
+        Some(oauth1::sign_now("GET", url, &[], &credentials))
     }
 }
 
@@ -200,19 +273,18 @@ impl HttpMediaFetcher {
 impl MediaFetcher for HttpMediaFetcher {
     async fn fetch(
         &self,
-        _channel: ChannelKind,
+        channel: ChannelKind,
         url: &str,
         max_bytes: u64,
     ) -> Result<FetchedMedia, FetchError> {
         let url = Url::parse(url).map_err(|e| FetchError::Permanent(format!("bad URL: {e}")))?;
         self.guard.check_url(&url)?;
         let host = url.host_str().unwrap_or("").to_string();
-        let mut response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| request_error(&e, &host))?;
+        let mut request = self.client.get(url.clone());
+        if let Some(authorization) = self.x_authorization(channel, &url) {
+            request = request.header(reqwest::header::AUTHORIZATION, authorization);
+        }
+        let mut response = request.send().await.map_err(|e| request_error(&e, &host))?;
         let status = response.status();
         if !status.is_success() {
             return Err(status_error(status));
@@ -348,7 +420,51 @@ mod tests {
         paths: Arc<Mutex<Vec<String>>>,
     }
 
-    async fn serve(State(state): State<(Arc<Mutex<Vec<String>>>, u16)>, uri: Uri) -> Response {
+    /// Whether an `Authorization: OAuth …` header signs this GET with the test credentials.
+    fn signed_by_the_account(authorization: &str, uri: &Uri, host: &str) -> bool {
+        let Some(fields) = authorization.strip_prefix("OAuth ") else {
+            return false;
+        };
+        let fields: Vec<(String, String)> = fields
+            .split(", ")
+            .filter_map(|f| f.split_once('='))
+            .map(|(k, v)| {
+                let v = v.trim_matches('"');
+                let decoded = form_urlencoded::parse(format!("v={v}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                (k.to_string(), decoded)
+            })
+            .collect();
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let signed: Vec<(&str, &str)> = fields
+            .iter()
+            .filter(|(k, _)| k != "oauth_signature")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let url = Url::parse(&format!("http://{host}{uri}")).unwrap();
+        let base = oauth1::signature_base_string("GET", &url, &signed);
+        field("oauth_consumer_key").as_deref() == Some("ck")
+            && field("oauth_token").as_deref() == Some("at")
+            && field("oauth_signature") == Some(oauth1::signature(&base, "cs", "as"))
+    }
+
+    async fn serve(
+        State(state): State<(Arc<Mutex<Vec<String>>>, u16)>,
+        uri: Uri,
+        headers: HeaderMap,
+    ) -> Response {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let (paths, other_port) = state;
         paths.lock().unwrap().push(uri.to_string());
         match uri.path() {
@@ -371,6 +487,12 @@ mod tests {
             "/to-localhost-name" => redirect(&format!("http://localhost:{other_port}/")),
             "/to-file" => redirect("file:///etc/passwd"),
             "/to-self" => redirect("/photo.jpg"),
+            "/dm-media.jpg" => match headers.get(header::AUTHORIZATION) {
+                Some(auth) if signed_by_the_account(auth.to_str().unwrap(), &uri, &host) => {
+                    ([(header::CONTENT_TYPE, "image/jpeg")], b"dm".to_vec()).into_response()
+                }
+                _ => StatusCode::UNAUTHORIZED.into_response(),
+            },
             "/loop" => redirect("/loop"),
             _ => StatusCode::IM_A_TEAPOT.into_response(),
         }
@@ -518,6 +640,42 @@ mod tests {
             fetch(&server, "/slow-down", 10).await,
             Err(FetchError::Transient("HTTP 429".into()))
         );
+    }
+
+    fn x_credentials() -> XMediaCredentials {
+        let s = |v: &str| SecretString::from(v.to_string());
+        XMediaCredentials {
+            consumer_key: s("ck"),
+            consumer_secret: s("cs"),
+            access_token: s("at"),
+            access_secret: s("as"),
+        }
+    }
+
+    #[tokio::test]
+    async fn signs_x_direct_message_media_with_the_accounts_credentials() {
+        let server = media_server().await;
+        let url = format!("http://{}/dm-media.jpg?size=large", server.addr);
+        let mut signing = fetcher(&server).with_x_credentials(Some(x_credentials()));
+        signing.x_signed_hosts = vec!["127.0.0.1".into()];
+        let got = signing
+            .fetch(ChannelKind::Twitter, &url, 1024)
+            .await
+            .unwrap();
+        assert_eq!(got.bytes, b"dm");
+        // Only X's media is signed: another channel's download carries no credentials.
+        assert_eq!(
+            signing.fetch(ChannelKind::Facebook, &url, 1024).await,
+            Err(FetchError::Permanent("HTTP 401".into()))
+        );
+        // Without credentials X answers 401: the download is marked, not retried.
+        assert_eq!(
+            fetcher(&server)
+                .fetch(ChannelKind::Twitter, &url, 1024)
+                .await,
+            Err(FetchError::Permanent("HTTP 401".into()))
+        );
+        assert!(!format!("{:?}", x_credentials()).contains("cs"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crossdesk_aws::{
 use crossdesk_channels::delivery::{ReplyDelivery, RetryPolicy};
 use crossdesk_channels::email_reply::EmailReplySettings;
 use crossdesk_channels::events_webhook::{Endpoint, EventRetryPolicy, EventsWebhook};
-use crossdesk_channels::media_fetch::MediaSettings;
+use crossdesk_channels::media_fetch::{MediaSettings, XMediaCredentials};
 use crossdesk_channels::senders::{human_agent_permission, SenderConfigError, SenderSettings};
 use crossdesk_channels::{ChatChannel, FacebookChannel, SignatureModes, TwitterChannel};
 use crossdesk_core::agent::AgentDesk;
@@ -323,10 +323,20 @@ impl Deployment {
             name: e.name,
             reason: e.reason,
         })?;
-        let fetcher = media.fetcher().map_err(|e| DeployError::Invalid {
-            name: "CROSSDESK_MEDIA_ALLOW_PRIVATE",
-            reason: format!("cannot build the attachment downloader: {e}"),
-        })?;
+        let secrets = &self.secrets;
+        let fetcher = media
+            .fetcher()
+            .map_err(|e| DeployError::Invalid {
+                name: "CROSSDESK_MEDIA_ALLOW_PRIVATE",
+                reason: format!("cannot build the attachment downloader: {e}"),
+            })?
+            // X serves direct-message media only to the account's signed requests.
+            .with_x_credentials(XMediaCredentials::from_parts(
+                secrets.twitter_consumer_key.as_ref(),
+                secrets.twitter_consumer_secret.as_ref(),
+                secrets.twitter_access_token.as_ref(),
+                secrets.twitter_access_secret.as_ref(),
+            ));
         let writer = TicketWriter::new(self.store.clone())
             .with_email_threading(threading)
             .with_inbound_activity(Arc::new(InboundActivity::new(self.store.clone())))
