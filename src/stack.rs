@@ -282,7 +282,8 @@ async fn embedded_adapters(config: &LocalConfig) -> anyhow::Result<Adapters> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data dir {}", config.data_dir.display()))?;
     let db = config.data_dir.join("crossdesk.db");
-    let database = Database::open(&db).with_context(|| format!("cannot open {}", db.display()))?;
+    let database = Database::open_with(&db, config.durability)
+        .with_context(|| format!("cannot open {}", db.display()))?;
     let store = Arc::new(SqliteStore::new(database.clone()));
     let queue = Arc::new(SqliteQueue::new(database.clone()));
     let events = crate::events::embedded(&database).await?;

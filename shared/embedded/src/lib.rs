@@ -9,7 +9,8 @@
 //!
 //! # Schema (version 3, in `PRAGMA user_version`)
 //!
-//! The connection runs with `journal_mode=WAL`, `synchronous=FULL`, `foreign_keys=ON` and a
+//! The connection runs with `journal_mode=WAL`, `synchronous=FULL` (`NORMAL` with
+//! [`Durability::Normal`]), `foreign_keys=ON` and a
 //! 5 s busy timeout. Timestamps are integers: nanoseconds since the Unix epoch, UTC.
 //!
 //! | table | columns | keys and indexes |
@@ -41,7 +42,7 @@ mod queue;
 mod store;
 
 pub use archive::SqliteArchive;
-pub use db::{Database, OpenError, SCHEMA_VERSION};
+pub use db::{Database, Durability, OpenError, SCHEMA_VERSION};
 pub use events::SqliteEventLedger;
 pub use media::{DirectoryMediaStore, MediaLinkError, ServedMedia};
 pub use queue::{DeadLetter, Leased, QueueName, Receipt, SqliteQueue, DEFAULT_MAX_ATTEMPTS};
