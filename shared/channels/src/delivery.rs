@@ -877,12 +877,14 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_reply_another_sender_is_sending_now_is_checked_again_later() {
-        let f = fixture().await;
+    /// Delivers the fixture's job while its reply carries a claim made `ago`.
+    async fn deliver_claimed_since(
+        f: &Fixture,
+        ago: Duration,
+    ) -> (Delivery, Arc<ScriptedSender>, DeliveryOutcome) {
         let claimed = Delivery {
             attempts: 1,
-            sending_since: Some(Utc::now() - Duration::from_secs(20)),
+            sending_since: Some(Utc::now() - ago),
             ..Delivery::queued()
         };
         assert!(f
@@ -896,10 +898,17 @@ mod tests {
             .await
             .unwrap());
         let sender = ScriptedSender::answering(vec![sent("never")]);
-        let outcome = delivery(&f, fast(), sender.clone())
+        let outcome = delivery(f, fast(), sender.clone())
             .deliver(&f.job)
             .await
             .unwrap();
+        (claimed, sender, outcome)
+    }
+
+    #[tokio::test]
+    async fn a_reply_another_sender_is_sending_now_is_checked_again_later() {
+        let f = fixture().await;
+        let (claimed, sender, outcome) = deliver_claimed_since(&f, Duration::from_secs(20)).await;
         let DeliveryOutcome::RetryLater { after } = outcome else {
             panic!("{outcome:?}");
         };
@@ -915,26 +924,8 @@ mod tests {
     async fn a_sender_that_died_mid_call_leaves_the_reply_unknown_not_resent() {
         let f = fixture().await;
         // What a sender leaves behind when it dies after claiming and calling the platform.
-        let claimed = Delivery {
-            attempts: 1,
-            sending_since: Some(Utc::now() - SEND_CLAIM_LEASE - Duration::from_secs(1)),
-            ..Delivery::queued()
-        };
-        assert!(f
-            .store
-            .set_delivery(
-                &f.job.ticket_id,
-                &f.job.message_id,
-                &Delivery::queued(),
-                &claimed
-            )
-            .await
-            .unwrap());
-        let sender = ScriptedSender::answering(vec![sent("never")]);
-        let outcome = delivery(&f, fast(), sender.clone())
-            .deliver(&f.job)
-            .await
-            .unwrap();
+        let (_, sender, outcome) =
+            deliver_claimed_since(&f, SEND_CLAIM_LEASE + Duration::from_secs(1)).await;
         assert_eq!(outcome, DeliveryOutcome::Unknown);
         assert_eq!(sender.calls(), 0);
         let record = stored(&f).await;
