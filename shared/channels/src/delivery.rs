@@ -628,6 +628,38 @@ mod tests {
     }
 
     /// A Messenger ticket whose customer wrote just now, with one queued agent reply.
+    /// The agent API's use cases over the store (its outbound queue is a throwaway).
+    fn test_desk(store: &Arc<SqliteStore>) -> AgentDesk {
+        AgentDesk::new(
+            store.clone(),
+            Arc::new(SqliteQueue::in_memory().unwrap()),
+            Arc::new(SystemClock),
+        )
+    }
+
+    /// A reply request on the conversation's own channel.
+    fn reply_request(text: &str) -> (AgentRef, ReplyRequest) {
+        let agent = AgentRef {
+            id: "agent-1".into(),
+            name: None,
+        };
+        let request = ReplyRequest {
+            text: text.into(),
+            channel: None,
+            visibility: None,
+        };
+        (agent, request)
+    }
+
+    /// An agent's reply on the ticket, as the agent API stores and queues it.
+    async fn agent_reply(store: &Arc<SqliteStore>, ticket: &TicketId, text: &str) -> Message {
+        let (agent, request) = reply_request(text);
+        test_desk(store)
+            .reply(ticket, &agent, &request)
+            .await
+            .unwrap()
+    }
+
     async fn fixture() -> Fixture {
         let store = Arc::new(SqliteStore::in_memory().unwrap());
         let now: DateTime<Utc> = Utc::now();
@@ -641,21 +673,7 @@ mod tests {
         let ticket: TicketId = store.list_tickets(&Default::default()).await.unwrap()[0]
             .id
             .clone();
-        let desk = AgentDesk::new(
-            store.clone(),
-            Arc::new(SqliteQueue::in_memory().unwrap()),
-            Arc::new(SystemClock),
-        );
-        let agent = AgentRef {
-            id: "agent-1".into(),
-            name: None,
-        };
-        let request = ReplyRequest {
-            text: "On its way".into(),
-            channel: None,
-            visibility: None,
-        };
-        let reply = desk.reply(&ticket, &agent, &request).await.unwrap();
+        let reply = agent_reply(&store, &ticket, "On its way").await;
         Fixture {
             store,
             job: OutboundJob {
@@ -843,24 +861,7 @@ mod tests {
         );
 
         // The page is reconnected; the next reply goes out and clears the mark.
-        let desk = AgentDesk::new(
-            f.store.clone(),
-            Arc::new(SqliteQueue::in_memory().unwrap()),
-            Arc::new(SystemClock),
-        );
-        let agent = AgentRef {
-            id: "agent-1".into(),
-            name: None,
-        };
-        let request = ReplyRequest {
-            text: "Back again".into(),
-            channel: None,
-            visibility: None,
-        };
-        let second = desk
-            .reply(&f.job.ticket_id, &agent, &request)
-            .await
-            .unwrap();
+        let second = agent_reply(&f.store, &f.job.ticket_id, "Back again").await;
         let job = OutboundJob {
             ticket_id: f.job.ticket_id.clone(),
             message_id: second.id,
@@ -1070,21 +1071,7 @@ mod tests {
         let ticket = store.list_tickets(&Default::default()).await.unwrap()[0]
             .id
             .clone();
-        let desk = AgentDesk::new(
-            store.clone(),
-            Arc::new(SqliteQueue::in_memory().unwrap()),
-            Arc::new(SystemClock),
-        );
-        let agent = AgentRef {
-            id: "agent-1".into(),
-            name: None,
-        };
-        let request = ReplyRequest {
-            text: "We are on it".into(),
-            channel: None,
-            visibility: None,
-        };
-        let reply = desk.reply(&ticket, &agent, &request).await.unwrap();
+        let reply = agent_reply(&store, &ticket, "We are on it").await;
         // Before the reply goes out, the customer's auto-responder answers their own thread.
         let mut out_of_office = M::email("alex@example.com", "ooo@mail.example")
             .replying_to(&["a1@mail.example"])
@@ -1124,7 +1111,10 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let refused = desk.reply(&bounce_ticket, &agent, &request).await;
+        let (agent, request) = reply_request("We are on it");
+        let refused = test_desk(&store)
+            .reply(&bounce_ticket, &agent, &request)
+            .await;
         assert!(
             matches!(refused, Err(crossdesk_core::agent::AgentError::Conflict(_))),
             "{refused:?}"

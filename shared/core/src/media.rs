@@ -48,8 +48,14 @@ pub fn media_ref(sha256_hex: &str) -> String {
 /// The SHA-256 (lower-case hex) a media reference names; `None` for anything else (an email
 /// part reference, a malformed or hostile value).
 pub fn media_ref_digest(object_ref: &str) -> Option<&str> {
-    let hex = object_ref.strip_prefix(MEDIA_REF_PREFIX)?;
-    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
+    object_ref
+        .strip_prefix(MEDIA_REF_PREFIX)
+        .filter(|hex| is_sha256_hex(hex))
+}
+
+/// Whether `text` is a SHA-256 in lower-case hex: what names a copy in every media store.
+pub fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Whether a file of this type may be shown inline (see [`INLINE_CONTENT_TYPES`]).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use crossdesk_core::media::{download_disposition, MediaStore, MediaStoreError};
+use crossdesk_core::media::{download_disposition, is_sha256_hex, MediaStore, MediaStoreError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use thiserror::Error;
@@ -64,13 +64,10 @@ impl DirectoryMediaStore {
     }
 
     fn path(&self, sha256_hex: &str) -> Result<PathBuf, MediaLinkError> {
-        if sha256_hex.len() != 64 || !sha256_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_sha256_hex(sha256_hex) {
             return Err(MediaLinkError::Invalid);
         }
-        Ok(self
-            .dir
-            .join("sha256")
-            .join(sha256_hex.to_ascii_lowercase()))
+        Ok(self.dir.join("sha256").join(sha256_hex))
     }
 
     /// The MAC over a link's file and fields.
