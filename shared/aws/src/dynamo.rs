@@ -1352,6 +1352,9 @@ mod tests {
             email: None,
             raw: None,
             signature_unverified: false,
+            personal_data: Vec::new(),
+            internal_note: false,
+            monitoring: false,
             delivery: None,
         }
     }

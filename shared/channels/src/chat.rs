@@ -254,6 +254,9 @@ impl Channel for ChatChannel {
             email: None,
             raw: Some(webhook.raw_ref()),
             signature_unverified: false,
+            personal_data: Vec::new(),
+            internal_note: false,
+            monitoring: false,
             delivery: None,
         }])
     }

@@ -141,6 +141,9 @@ impl EmailChannel {
             }),
             raw: Some(raw_ref),
             signature_unverified: false,
+            personal_data: Vec::new(),
+            internal_note: false,
+            monitoring: false,
             delivery: None,
         }])
     }

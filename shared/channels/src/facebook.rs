@@ -737,6 +737,9 @@ impl Ctx<'_> {
             email: None,
             raw: Some(self.raw.clone()),
             signature_unverified: false,
+            personal_data: Vec::new(),
+            internal_note: false,
+            monitoring: false,
             delivery: None,
         }
     }

@@ -570,6 +570,9 @@ impl Draft {
             email: None,
             raw: Some(ctx.raw.clone()),
             signature_unverified: false,
+            personal_data: Vec::new(),
+            internal_note: false,
+            monitoring: false,
             delivery,
         }
     }

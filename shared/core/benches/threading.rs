@@ -69,6 +69,9 @@ fn messenger(psid: &str, mid: &str) -> Message {
         email: None,
         raw: Some(RawRef::of(mid.as_bytes())),
         signature_unverified: false,
+        personal_data: Vec::new(),
+        internal_note: false,
+        monitoring: false,
         delivery: None,
     }
 }
@@ -111,6 +114,9 @@ fn mail(message_id: &str, in_reply_to: Option<&str>) -> Message {
         }),
         raw: Some(RawRef::of(message_id.as_bytes())),
         signature_unverified: false,
+        personal_data: Vec::new(),
+        internal_note: false,
+        monitoring: false,
         delivery: None,
     }
 }

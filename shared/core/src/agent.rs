@@ -360,6 +360,9 @@ impl AgentDesk {
             email: None,
             raw: None,
             signature_unverified: false,
+            personal_data: Vec::new(),
+            internal_note: false,
+            monitoring: false,
             delivery: Some(Delivery::queued()),
         };
         let route = Route {

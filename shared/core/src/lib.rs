@@ -16,6 +16,7 @@ pub mod media;
 pub mod model;
 pub mod ports;
 pub mod reply_window;
+pub mod workflow;
 pub mod writer;
 
 pub use ids::{ContactId, ConversationKey, EmailAddress, MessageId, TicketId};

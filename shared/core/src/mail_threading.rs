@@ -344,6 +344,9 @@ mod tests {
             }),
             raw: None,
             signature_unverified: false,
+            personal_data: Vec::new(),
+            internal_note: false,
+            monitoring: false,
             delivery: None,
         }
     }

@@ -449,6 +449,17 @@ pub struct Message {
     /// the platform may not have sent it. Absent (false) for every verified message.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub signature_unverified: bool,
+    /// Personal data found in a public message (an order number, an IBAN, …): the agent should
+    /// move the conversation to a private channel ([`crate::workflow::PersonalDataKind`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub personal_data: Vec<crate::workflow::PersonalDataKind>,
+    /// An internal note by an agent: part of the ticket's timeline, never sent to the customer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal_note: bool,
+    /// Found by social monitoring (a public post naming the brand that did not address the
+    /// account); its ticket is of kind [`crate::workflow::TicketKind::Monitoring`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub monitoring: bool,
 }
 
 impl Message {

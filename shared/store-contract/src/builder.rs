@@ -72,6 +72,9 @@ impl MessageBuilder {
                 email: None,
                 raw: None,
                 signature_unverified: false,
+                personal_data: Vec::new(),
+                internal_note: false,
+                monitoring: false,
                 delivery: None,
             },
         }
