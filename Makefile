@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: local test send-samples fmt lint
+.PHONY: local test send-samples fmt lint fuzz
 
 ## Run Crossdesk locally on an embedded database (no AWS account needed).
 local:
@@ -15,6 +15,10 @@ test:
 ## Sign every sample in events/ and post it to the running local stack.
 send-samples:
 	./scripts/with-local-env $(CARGO) run --locked --quiet --bin crossdesk-send -- $$(ls events/facebook/*.json events/twitter/*.json events/email/*.eml events/chat/*.json)
+
+## Fuzz the channel parsers (README, "Fuzzing"): every target, or TARGET=name; SECONDS per target.
+fuzz:
+	CROSSDESK_FUZZ_SECONDS=$(or $(SECONDS),30) ./scripts/fuzz $(TARGET)
 
 fmt:
 	$(CARGO) fmt --all

@@ -30,6 +30,7 @@ KEYS = [
     ("twitter_access_token", "CROSSDESK_TWITTER_ACCESS_TOKEN"),
     ("twitter_access_secret", "CROSSDESK_TWITTER_ACCESS_SECRET"),
     ("chat_secret", "CROSSDESK_CHAT_SECRET"),
+    ("chat_session_key", "CROSSDESK_CHAT_SESSION_KEY"),
     ("email_thread_key", "CROSSDESK_EMAIL_THREAD_KEY"),
     ("events_webhook_secret", "CROSSDESK_EVENTS_WEBHOOK_SECRET"),
 ]

@@ -1,7 +1,8 @@
-//! The local stack's configuration, from `CROSSDESK_*` environment variables.
+//! The local stack's configuration, from `CROSSDESK_*` environment variables and the desk
+//! settings file (`crossdesk.toml`).
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crossdesk_aws::ChannelSecrets;
 use crossdesk_channels::events_webhook::Endpoint;
@@ -10,6 +11,8 @@ use crossdesk_channels::media_fetch::MediaSettings;
 use crossdesk_channels::senders::{SenderConfigError, SenderSettings};
 use crossdesk_channels::SignatureModes;
 use crossdesk_core::mail_signature::EmailThreadKey;
+use crossdesk_core::notify::NotificationSettings;
+use crossdesk_core::settings::{DeskSettings, SettingsError};
 use crossdesk_core::EmailAddress;
 use crossdesk_embedded::Durability;
 use secrecy::{ExposeSecret, SecretString};
@@ -32,7 +35,15 @@ pub enum ConfigError {
     /// A health check setting is invalid.
     #[error(transparent)]
     Health(#[from] HealthConfigError),
+    /// The desk settings file cannot be read or used (the message names the file, the line
+    /// and the key).
+    #[error("desk settings: {0}")]
+    Settings(#[from] SettingsError),
 }
+
+/// The settings file read when `CROSSDESK_CONFIG` is unset, if it exists in the working
+/// directory.
+pub const DEFAULT_SETTINGS_FILE: &str = "crossdesk.toml";
 
 /// What the local stack stores its tickets and queues in.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -92,6 +103,12 @@ pub struct LocalConfig {
     pub events_endpoints: Vec<Endpoint>,
     /// `CROSSDESK_EVENTS_WEBHOOK_SECRET`: signs the outgoing events (required with endpoints).
     pub events_secret: Option<SecretString>,
+    /// Agent notifications: `CROSSDESK_NOTIFY_ENABLED`, `CROSSDESK_NOTIFY_*` and
+    /// `CROSSDESK_CONSOLE_URL` (see [`NotificationSettings::from_lookup`]).
+    pub notifications: NotificationSettings,
+    /// `CROSSDESK_NOTIFY_WEBHOOK_SECRET`: signs the notifications webhook (required with
+    /// `CROSSDESK_NOTIFY_WEBHOOK_URL`).
+    pub notify_webhook_secret: Option<SecretString>,
     /// Attachment copies: `CROSSDESK_MEDIA_MAX_FILE_BYTES` (default 25 MiB),
     /// `CROSSDESK_MEDIA_MAX_MESSAGE_BYTES` (default 50 MiB), `CROSSDESK_MEDIA_ALLOW_PRIVATE`
     /// (development only: private `ip:port` pairs downloads may reach).
@@ -105,6 +122,17 @@ pub struct LocalConfig {
     /// `CROSSDESK_RESOURCE_PREFIX` (default `crossdesk-local`): names the resources
     /// `--aws --create-resources` creates.
     pub resource_prefix: String,
+    /// The desk settings: the file `CROSSDESK_CONFIG` names, else `./crossdesk.toml` when it
+    /// exists, else the built-in defaults.
+    pub settings: DeskSettings,
+    /// The file the desk settings were read from (`None`: the built-in defaults).
+    pub settings_file: Option<PathBuf>,
+    /// Social monitoring on X: `CROSSDESK_MONITORING_KEYWORDS` (off when empty) and the rest
+    /// of [`crate::monitoring::MonitoringConfig`].
+    pub monitoring: crate::monitoring::MonitoringConfig,
+    /// The website widget's chat API: `CROSSDESK_CHAT_SESSION_KEY` (generated at start when
+    /// unset) and `CROSSDESK_CHAT_ALLOWED_ORIGINS` (default `*`).
+    pub chat_api: crossdesk_http::ChatApiSettings,
 }
 
 impl LocalConfig {
@@ -141,6 +169,8 @@ impl LocalConfig {
             twitter_access_token: secret("CROSSDESK_TWITTER_ACCESS_TOKEN"),
             twitter_access_secret: secret("CROSSDESK_TWITTER_ACCESS_SECRET"),
             chat_secret: secret("CROSSDESK_CHAT_SECRET"),
+            // The local stack always serves the website widget.
+            chat_widget: true,
             ..SenderSettings::default()
         }
         .with_urls_from(get)?;
@@ -165,7 +195,28 @@ impl LocalConfig {
         let email_thread_key = get("CROSSDESK_EMAIL_THREAD_KEY")
             .map(|v| thread_key(&v, "CROSSDESK_EMAIL_THREAD_KEY"))
             .transpose()?;
+        let (settings, settings_file) = desk_settings(
+            get("CROSSDESK_CONFIG").as_deref(),
+            Path::new(DEFAULT_SETTINGS_FILE),
+        )?;
+        let notifications = settings
+            .notifications
+            .clone()
+            .with_overrides(get)
+            .map_err(|e| ConfigError::Invalid {
+                name: e.name,
+                reason: e.reason,
+            })?;
         Ok(LocalConfig {
+            monitoring: crate::monitoring::MonitoringConfig::from_lookup(&lookup)?,
+            chat_api: crossdesk_http::ChatApiSettings::from_lookup(&lookup).map_err(|e| {
+                ConfigError::Invalid {
+                    name: e.name,
+                    reason: e.reason,
+                }
+            })?,
+            settings,
+            settings_file,
             senders,
             email_from,
             email_thread_key,
@@ -191,6 +242,8 @@ impl LocalConfig {
                 })?
                 .unwrap_or_default(),
             events_secret: secret("CROSSDESK_EVENTS_WEBHOOK_SECRET"),
+            notifications,
+            notify_webhook_secret: secret("CROSSDESK_NOTIFY_WEBHOOK_SECRET"),
             media,
             durability: get("CROSSDESK_SQLITE_SYNCHRONOUS")
                 .map(|v| v.parse::<Durability>())
@@ -244,12 +297,40 @@ impl LocalConfig {
             stored.twitter_access_secret,
         );
         fill(&mut senders.chat_secret, stored.chat_secret);
+        if self.chat_api.session_key.is_none() {
+            self.chat_api.session_key = stored
+                .chat_session_key
+                .and_then(|k| crossdesk_http::chat_session::SessionKey::new(k).ok());
+        }
         if self.email_thread_key.is_none() {
             // A stored key too short to use is left out; the banner says email replies are off.
             self.email_thread_key = stored
                 .email_thread_key
                 .and_then(|k| thread_key(k.expose_secret(), "email_thread_key").ok());
         }
+    }
+}
+
+/// The desk settings and the file they came from: `configured` (`CROSSDESK_CONFIG`), which must
+/// exist, else `default_file` when it exists, else the built-in defaults.
+fn desk_settings(
+    configured: Option<&str>,
+    default_file: &Path,
+) -> Result<(DeskSettings, Option<PathBuf>), ConfigError> {
+    match configured.map(str::trim) {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            let settings = DeskSettings::from_file(&path).map_err(|e| ConfigError::Invalid {
+                name: "CROSSDESK_CONFIG",
+                reason: e.to_string(),
+            })?;
+            Ok((settings, Some(path)))
+        }
+        None if default_file.is_file() => Ok((
+            DeskSettings::from_file(default_file)?,
+            Some(default_file.to_path_buf()),
+        )),
+        None => Ok((DeskSettings::default(), None)),
     }
 }
 
@@ -380,6 +461,48 @@ mod tests {
         assert!(c.email_thread_key.is_some());
         let printed = format!("{c:?}");
         assert!(!printed.contains("do-not-print"), "{printed}");
+    }
+
+    #[test]
+    fn desk_settings_come_from_the_configured_file_else_the_default_file_else_built_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let absent = dir.path().join("crossdesk.toml");
+        let (settings, file) = desk_settings(None, &absent).unwrap();
+        assert!(file.is_none());
+        assert_eq!(settings.sla.warn_before_minutes, 15);
+
+        std::fs::write(&absent, "[sla]\nwarn_before_minutes = 5\n").unwrap();
+        let (settings, file) = desk_settings(None, &absent).unwrap();
+        assert_eq!(file.as_deref(), Some(absent.as_path()));
+        assert_eq!(settings.sla.warn_before_minutes, 5);
+
+        let other = dir.path().join("desk.toml");
+        std::fs::write(&other, "[sla]\nwarn_before_minutes = 7\n").unwrap();
+        let c = config(&[("CROSSDESK_CONFIG", other.to_str().unwrap())]).unwrap();
+        assert_eq!(c.settings.sla.warn_before_minutes, 7);
+        assert_eq!(c.settings_file.as_deref(), Some(other.as_path()));
+    }
+
+    #[test]
+    fn a_bad_settings_file_stops_the_start_naming_the_file_and_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("crossdesk.toml");
+        std::fs::write(&bad, "[sla]\nwarn_before = 5\n").unwrap();
+        let shown = bad.display().to_string();
+        let err = config(&[("CROSSDESK_CONFIG", &shown)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CROSSDESK_CONFIG"), "{err}");
+        assert!(err.contains(&shown) && err.contains("warn_before"), "{err}");
+        // The default file too.
+        let err = desk_settings(None, &bad).unwrap_err().to_string();
+        assert!(err.contains(&shown) && err.contains("line 2"), "{err}");
+        // A configured file must exist.
+        let missing = dir.path().join("missing.toml").display().to_string();
+        let err = config(&[("CROSSDESK_CONFIG", &missing)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&missing), "{err}");
     }
 
     #[test]

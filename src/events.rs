@@ -1,6 +1,7 @@
 //! The local stack's outgoing events: the events queue and ledger on either backend, the
 //! worker that posts each event to the configured endpoints (`CROSSDESK_EVENTS_WEBHOOK_URL`,
-//! signed with `CROSSDESK_EVENTS_WEBHOOK_SECRET`), and `GET /api/events/failed` and
+//! signed with `CROSSDESK_EVENTS_WEBHOOK_SECRET`) and hands it to the agent notifier
+//! (`CROSSDESK_NOTIFY_ENABLED`), and `GET /api/events/failed` and
 //! `POST /api/events/{id}/replay`.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use axum::Router;
 use crossdesk_aws::{DynamoEventLedger, SqsQueue};
 use crossdesk_channels::events_webhook::{EventOutcome, EventRetryPolicy, EventsWebhook};
 use crossdesk_core::events::{EventLedger, EventQueue, OutgoingEvent};
+use crossdesk_core::notify::{Notifier, NotifyOutcome};
 use crossdesk_core::{Clock, QueueError};
 use crossdesk_embedded::{Database, QueueName, SqliteEventLedger, SqliteQueue};
 use crossdesk_http::{events_router, AgentAuth, EventsApiState};
@@ -82,14 +84,16 @@ pub struct Events {
     pub worker: Option<JoinHandle<()>>,
 }
 
-/// Starts the events webhook when `CROSSDESK_EVENTS_WEBHOOK_URL` is set (its secret is then
-/// required); otherwise only the routes, which list what earlier runs kept.
+/// Starts the events worker when `CROSSDESK_EVENTS_WEBHOOK_URL` is set (its secret is then
+/// required) or agent notifications are on (`notifier`); otherwise only the routes, which list
+/// what earlier runs kept.
 pub fn start(
     config: &LocalConfig,
     adapters: EventAdapters,
     clock: Arc<dyn Clock>,
     auth: Arc<dyn AgentAuth>,
     shutdown: watch::Receiver<bool>,
+    notifier: Option<Notifier>,
 ) -> anyhow::Result<Events> {
     let routes = |queue: Option<Arc<dyn EventQueue>>| {
         events_router(EventsApiState {
@@ -98,27 +102,33 @@ pub fn start(
             auth: auth.clone(),
         })
     };
-    if config.events_endpoints.is_empty() {
+    if config.events_endpoints.is_empty() && notifier.is_none() {
         return Ok(Events {
             publisher: None,
             router: routes(None),
             worker: None,
         });
     }
-    let Some(secret) = config.events_secret.clone() else {
-        bail!("CROSSDESK_EVENTS_WEBHOOK_URL is set but CROSSDESK_EVENTS_WEBHOOK_SECRET is not: events are never sent unsigned");
-    };
     let Some((queue, consumer)) = adapters.queue.clone() else {
-        bail!("CROSSDESK_EVENTS_WEBHOOK_URL is set but there is no events queue: set CROSSDESK_EVENTS_QUEUE_URL (or use --create-resources)");
+        bail!("CROSSDESK_EVENTS_WEBHOOK_URL or CROSSDESK_NOTIFY_ENABLED is set but there is no events queue: set CROSSDESK_EVENTS_QUEUE_URL (or use --create-resources)");
     };
-    let webhook = EventsWebhook::new(
-        config.events_endpoints.clone(),
-        secret,
-        adapters.ledger.clone(),
-        clock,
-        EventRetryPolicy::default(),
-    )
-    .context("CROSSDESK_EVENTS_WEBHOOK_SECRET")?;
+    let webhook = if config.events_endpoints.is_empty() {
+        None
+    } else {
+        let Some(secret) = config.events_secret.clone() else {
+            bail!("CROSSDESK_EVENTS_WEBHOOK_URL is set but CROSSDESK_EVENTS_WEBHOOK_SECRET is not: events are never sent unsigned");
+        };
+        Some(
+            EventsWebhook::new(
+                config.events_endpoints.clone(),
+                secret,
+                adapters.ledger.clone(),
+                clock,
+                EventRetryPolicy::default(),
+            )
+            .context("CROSSDESK_EVENTS_WEBHOOK_SECRET")?,
+        )
+    };
     let wake = Arc::new(Notify::new());
     let publisher: Arc<dyn EventQueue> = Arc::new(WakingEvents {
         queue,
@@ -127,17 +137,28 @@ pub fn start(
     let consumer_for_decode = consumer.clone();
     let worker = tokio::spawn(drain(consumer, wake, shutdown, move |body, attempts| {
         let webhook = webhook.clone();
+        let notifier = notifier.clone();
         let consumer = consumer_for_decode.clone();
         async move {
-            match consumer.event(&body).await {
-                Ok(event) => deliver_entry(&webhook, &event, attempts).await,
-                Err(e) => Settle::DeadLetter(e),
-            }
+            let event = match consumer.event(&body).await {
+                Ok(event) => event,
+                Err(e) => return Settle::DeadLetter(e),
+            };
+            let posted = match &webhook {
+                Some(webhook) => deliver_entry(webhook, &event, attempts).await,
+                None => Settle::Ack,
+            };
+            let notified = match &notifier {
+                Some(notifier) => notify_entry(notifier, &event, attempts).await,
+                None => Settle::Ack,
+            };
+            both(posted, notified)
         }
     }));
     info!(
         endpoints = ?config.events_endpoints.iter().map(|e| e.display()).collect::<Vec<_>>(),
-        "events webhook on"
+        notifications = config.notifications.enabled,
+        "events worker on"
     );
     Ok(Events {
         router: routes(Some(publisher.clone())),
@@ -157,6 +178,46 @@ async fn deliver_entry(webhook: &EventsWebhook, event: &OutgoingEvent, attempts:
             warn!(event_id = %event.id, error = %e, "event ledger unavailable");
             Settle::RetryAfter(backoff(attempts).max(Duration::from_secs(1)), e.to_string())
         }
+    }
+}
+
+/// The notifier's handling of one event: a deferred event comes back when its digest is due.
+async fn notify_entry(notifier: &Notifier, event: &OutgoingEvent, attempts: u32) -> Settle {
+    match notifier.handle(event).await {
+        Ok(NotifyOutcome::Deferred { after }) => {
+            Settle::RetryAfter(after, "waiting for the notification digest".into())
+        }
+        Ok(_) => Settle::Ack,
+        Err(e) if e.is_retryable() => {
+            warn!(event_id = %event.id, error = %e, "notification will be retried");
+            Settle::RetryAfter(backoff(attempts).max(Duration::from_secs(1)), e.to_string())
+        }
+        Err(e) => {
+            // Retrying cannot help (a corrupt record): kept in the log, the webhook unaffected.
+            warn!(event_id = %event.id, error = %e, "notification given up on");
+            Settle::Ack
+        }
+    }
+}
+
+/// One settlement for an event both the webhook and the notifier handled: the sooner retry
+/// wins (each side skips what it already did when the event comes back).
+fn both(a: Settle, b: Settle) -> Settle {
+    match (a, b) {
+        (Settle::DeadLetter(reason), _) | (_, Settle::DeadLetter(reason)) => {
+            Settle::DeadLetter(reason)
+        }
+        (Settle::RetryAfter(x, r), Settle::RetryAfter(y, s)) => {
+            if x <= y {
+                Settle::RetryAfter(x, r)
+            } else {
+                Settle::RetryAfter(y, s)
+            }
+        }
+        (Settle::RetryAfter(x, r), Settle::Ack) | (Settle::Ack, Settle::RetryAfter(x, r)) => {
+            Settle::RetryAfter(x, r)
+        }
+        (Settle::Ack, Settle::Ack) => Settle::Ack,
     }
 }
 
@@ -202,6 +263,7 @@ mod tests {
             Arc::new(SystemClock),
             Arc::new(BearerTokenAuth::new(&SecretString::from("t"))),
             signal,
+            None,
         )
     }
 

@@ -10,8 +10,11 @@ pub mod consumer;
 pub mod events;
 pub mod health;
 pub mod load;
+pub mod monitoring;
+pub mod notify;
 pub mod outbox;
 pub mod samples;
+pub mod sla;
 pub mod stack;
 
 pub use config::{Backend, LocalConfig};

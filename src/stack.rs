@@ -20,14 +20,17 @@ use crossdesk_aws::{
 use crossdesk_channels::delivery::{DeliveryJobError, DeliveryOutcome, ReplyDelivery, RetryPolicy};
 use crossdesk_channels::email_reply::EmailReplySettings;
 use crossdesk_channels::media_fetch::XMediaCredentials;
+use crossdesk_channels::monitoring::CursorStore;
 use crossdesk_channels::send::ReplySender;
 use crossdesk_channels::{ChatChannel, EmailChannel, FacebookChannel, TwitterChannel};
 use crossdesk_core::agent::{AgentDesk, AgentRef};
+use crossdesk_core::agent_workflow::DeskWorkflow;
 use crossdesk_core::events::EventQueue;
 use crossdesk_core::health::{ChannelHealthStore, InboundActivity};
 use crossdesk_core::mail_threading::EmailThreading;
 use crossdesk_core::media::{AttachmentCollector, MediaStore};
 use crossdesk_core::reply_window::ReplyCapabilities;
+use crossdesk_core::workflow::WorkflowStore;
 use crossdesk_core::writer::TicketWriter;
 use crossdesk_core::{
     ChannelKind, Clock, InboundQueue, Message, OutboundJob, OutboundQueue, QueueError, RawArchive,
@@ -37,9 +40,11 @@ use crossdesk_embedded::{
     Database, DirectoryMediaStore, MediaLinkError, QueueName, SqliteArchive, SqliteQueue,
     SqliteStore,
 };
+use crossdesk_http::chat_session::SessionKey;
 use crossdesk_http::{
-    agent_router, webhook_router, AgentAuth, AgentState, ApiError, BearerTokenAuth, ChannelSlot,
-    IngestState,
+    agent_router, chat_router, notifications_router, web_router, webhook_router, AgentAuth,
+    AgentState, ApiError, BearerTokenAuth, ChannelSlot, ChatApiState, ConsoleAuth,
+    InMemoryRateLimiter, IngestState, NotificationsApiState,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
@@ -79,6 +84,10 @@ struct Adapters {
     events: crate::events::EventAdapters,
     /// Where copies of attachments go (the data dir, or S3).
     media: Arc<dyn MediaStore>,
+    /// Named cursors (social monitoring's), in the workflow store.
+    cursors: Arc<dyn CursorStore>,
+    /// The tickets' and contacts' workflow state (the same database or table as the tickets).
+    workflows: Arc<dyn WorkflowStore>,
     /// The data dir's media store, served under `/media/` (embedded only: S3 links are
     /// pre-signed URLs).
     local_media: Option<DirectoryMediaStore>,
@@ -98,13 +107,49 @@ impl LocalStack {
         let config = &config;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (shutdown, signal) = watch::channel(false);
+        let notifier = crate::notify::notifier(
+            config,
+            adapters.store.clone(),
+            adapters.workflows.clone(),
+            adapters.events.ledger.clone(),
+            clock.clone(),
+        )
+        .await?;
         let events = crate::events::start(
             config,
             adapters.events,
             clock.clone(),
             agent_auth(config),
             signal.clone(),
+            notifier,
         )?;
+        let chat_check = events
+            .publisher
+            .clone()
+            .filter(|_| config.notifications.enabled)
+            .map(|events| {
+                crate::notify::spawn_chat_waiting_check(
+                    config,
+                    adapters.store.clone(),
+                    events,
+                    clock.clone(),
+                    signal.clone(),
+                )
+            });
+        let sla_watch = events
+            .publisher
+            .clone()
+            .map(|events| {
+                crate::sla::spawn_sla_watch(
+                    &config.settings,
+                    adapters.workflows.clone(),
+                    adapters.store.clone(),
+                    events,
+                    clock.clone(),
+                    signal.clone(),
+                )
+            })
+            .transpose()?;
         let wake_writer = Arc::new(Notify::new());
         let wake_sender = Arc::new(Notify::new());
         let inbound = Arc::new(WakingQueue {
@@ -133,6 +178,22 @@ impl LocalStack {
             checker.clone(),
             agent_auth(config),
         );
+        let monitor = crate::monitoring::spawn_monitor(
+            config,
+            adapters.cursors.clone(),
+            inbound.clone(),
+            adapters.archive.clone(),
+            clock.clone(),
+            signal.clone(),
+        )?;
+        let desk_workflow = Arc::new(
+            DeskWorkflow::from_settings(
+                &config.settings,
+                adapters.workflows.clone(),
+                adapters.store.clone(),
+            )
+            .context("the desk settings cannot be used")?,
+        );
         let router = routes(
             config,
             inbound,
@@ -142,10 +203,15 @@ impl LocalStack {
             clock.clone(),
             events.publisher.clone(),
             adapters.media.clone(),
+            desk_workflow.clone(),
         )
         .merge(channels)
         .merge(media_routes(adapters.local_media.clone(), clock.clone()))
-        .merge(events.router);
+        .merge(events.router)
+        .merge(notifications_router(NotificationsApiState {
+            workflow: adapters.workflows.clone(),
+            auth: agent_auth(config),
+        }));
 
         let listener = TcpListener::bind(config.listen)
             .await
@@ -157,7 +223,9 @@ impl LocalStack {
             let stop = async move {
                 let _ = server_signal.wait_for(|stop| *stop).await;
             };
-            if let Err(e) = axum::serve(listener, router)
+            // The connection's address keys the chat API's per-address rate limit.
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(listener, service)
                 .with_graceful_shutdown(stop)
                 .await
             {
@@ -165,6 +233,7 @@ impl LocalStack {
             }
         });
         let writer = TicketWriter::new(adapters.store)
+            .with_triage(desk_workflow.triage.clone())
             .with_email_threading(EmailThreading {
                 thread_key: config.email_thread_key.clone(),
                 support_address: config.email_from.clone(),
@@ -230,7 +299,10 @@ impl LocalStack {
             workers: [writer, sender]
                 .into_iter()
                 .chain(health_worker)
+                .chain(monitor)
                 .chain(events.worker)
+                .chain(chat_check)
+                .chain(sla_watch)
                 .collect(),
         })
     }
@@ -271,6 +343,14 @@ impl LocalStack {
             (
                 format!("{base}/api/channels"),
                 "channel health (Bearer agent token; POST /api/channels/check runs the checks)",
+            ),
+            (
+                format!("{base}/console/"),
+                "agent console (sign in with the agent token)",
+            ),
+            (
+                format!("{base}/demo/"),
+                "demo page with the website chat widget (/widget.js, /chat/api/…)",
             ),
             (format!("{base}/healthz"), "health check"),
         ]
@@ -313,6 +393,8 @@ async fn embedded_adapters(config: &LocalConfig) -> anyhow::Result<Adapters> {
     Ok(Adapters {
         events,
         health: store.clone(),
+        cursors: store.clone(),
+        workflows: store.clone(),
         store,
         media: Arc::new(local_media.clone()),
         local_media: Some(local_media),
@@ -405,6 +487,8 @@ async fn aws_adapters(config: &mut LocalConfig, create: bool) -> anyhow::Result<
     Ok(Adapters {
         events,
         health: store.clone(),
+        cursors: store.clone(),
+        workflows: store.clone(),
         store,
         media: Arc::new(S3MediaStore::new(s3.clone(), &aws.bucket)),
         local_media: None,
@@ -434,6 +518,7 @@ fn routes(
     clock: Arc<dyn Clock>,
     events: Option<Arc<dyn EventQueue>>,
     media: Arc<dyn MediaStore>,
+    workflow: Arc<DeskWorkflow>,
 ) -> Router {
     let slot = |channel: Option<ChannelSlot>, missing: Vec<&'static str>| {
         channel.unwrap_or(ChannelSlot::Unconfigured { missing })
@@ -456,6 +541,13 @@ fn routes(
     .filter(|(_, value)| value.is_none())
     .map(|(name, _)| name)
     .collect();
+    let chat = chat_api(
+        config,
+        store.clone(),
+        inbound.clone(),
+        archive.clone(),
+        clock.clone(),
+    );
     let ingest = IngestState::new(inbound, archive, clock.clone())
         .with_channel("facebook", slot(facebook, fb_missing))
         .with_channel(
@@ -498,14 +590,44 @@ fn routes(
         .with_reply_capabilities(ReplyCapabilities {
             human_agent: config.senders.facebook_human_agent,
         })
-        .with_media(media);
+        .with_media(media)
+        .with_workflow(workflow);
     let desk = match events {
         Some(events) => desk.with_events(events),
         None => desk,
     };
     webhook_router(ingest)
         .merge(agent_router(AgentState { desk, auth }))
+        .merge(chat)
+        .merge(web_router(ConsoleAuth::Token))
         .route("/healthz", get(|| async { "ok" }))
+}
+
+/// The website widget's public chat API, rate-limited in this process's memory. Without
+/// `CROSSDESK_CHAT_SESSION_KEY` a key is generated: visitor sessions then end at a restart.
+fn chat_api(
+    config: &LocalConfig,
+    store: Arc<dyn TicketStore>,
+    inbound: Arc<dyn InboundQueue>,
+    archive: Arc<dyn RawArchive>,
+    clock: Arc<dyn Clock>,
+) -> Router {
+    let mut settings = config.chat_api.clone();
+    if settings.session_key.is_none() {
+        warn!(
+            "CROSSDESK_CHAT_SESSION_KEY is unset: using a key generated for this run, so chat \
+             widget sessions do not survive a restart"
+        );
+        settings.session_key = Some(SessionKey::generate());
+    }
+    chat_router(ChatApiState::new(
+        settings,
+        store,
+        inbound,
+        archive,
+        clock,
+        Arc::new(InMemoryRateLimiter::new()),
+    ))
 }
 
 /// `GET /media/{sha256}?…`: the data dir's attachment copies, through the signed links the

@@ -832,12 +832,38 @@ fn webhooks_are_public_and_every_other_route_needs_the_agent_jwt() {
             ("agent-api".to_string(), Some("AgentJwt".to_string())),
         )
     };
+    // The website widget's chat API: public, each call carries a signed visitor session.
+    let chat = |method: &str, path: &str| {
+        (
+            (method.to_string(), path.to_string()),
+            ("ingest-chat".to_string(), None),
+        )
+    };
+    // The console's and widget's static files: public, served by the agent-api function.
+    let asset = |path: &str| {
+        (
+            ("GET".to_string(), path.to_string()),
+            ("agent-api".to_string(), None),
+        )
+    };
     let expected: BTreeMap<_, _> = [
         webhook("GET", "facebook"),
         webhook("POST", "facebook"),
         webhook("GET", "twitter"),
         webhook("POST", "twitter"),
         webhook("POST", "chat"),
+        chat("POST", "/chat/api/sessions"),
+        chat("OPTIONS", "/chat/api/sessions"),
+        chat("POST", "/chat/api/sessions/refresh"),
+        chat("OPTIONS", "/chat/api/sessions/refresh"),
+        chat("POST", "/chat/api/messages"),
+        chat("GET", "/chat/api/messages"),
+        chat("OPTIONS", "/chat/api/messages"),
+        asset("/console"),
+        asset("/console/{proxy+}"),
+        asset("/widget.js"),
+        asset("/demo"),
+        asset("/demo/{proxy+}"),
         agent("GET", "/api/tickets"),
         agent("GET", "/api/tickets/{id}"),
         agent("PATCH", "/api/tickets/{id}"),
@@ -849,19 +875,39 @@ fn webhooks_are_public_and_every_other_route_needs_the_agent_jwt() {
         agent("GET", "/api/events/failed"),
         agent("POST", "/api/events/{id}/replay"),
         agent("GET", "/api/channels"),
+        agent("POST", "/api/tickets/{id}/notes"),
+        agent("POST", "/api/tickets/{id}/handoff"),
+        agent("GET", "/api/tickets/{id}/similar"),
+        agent("GET", "/api/canned-responses"),
+        agent("GET", "/api/tickets/{id}/canned-responses/{name}"),
+        agent("GET", "/api/contacts/{id}"),
+        agent("POST", "/api/contacts/{id}/merge"),
+        agent("POST", "/api/contacts/{id}/unmerge"),
+        agent("GET", "/api/agents/me/notifications"),
+        agent("PUT", "/api/agents/me/notifications"),
     ]
     .into_iter()
     .collect();
     assert_eq!(routes, expected);
+    let public = [
+        "/webhooks/",
+        "/chat/api/",
+        "/console",
+        "/widget.js",
+        "/demo",
+    ];
     for ((method, path), (_, authorizer)) in &routes {
-        if !path.starts_with("/webhooks/") {
+        if !public.iter().any(|p| path.starts_with(p)) {
             assert!(authorizer.is_some(), "{method} {path} is public");
         }
     }
 
-    // The agent routes are the agent router's (shared/http/src/agent.rs) and the events
-    // router's (shared/http/src/events.rs).
+    // The agent routes are the agent router's (shared/http/src/agent.rs and workflow.rs), the
+    // notification preferences' (notifications.rs), the events router's (events.rs) and the
+    // channels router's (channels.rs).
     let code = read("shared/http/src/agent.rs")
+        + &read("shared/http/src/workflow.rs")
+        + &read("shared/http/src/notifications.rs")
         + &read("shared/http/src/events.rs")
         + &read("shared/http/src/channels.rs");
     let mut served = BTreeSet::new();
@@ -1038,6 +1084,10 @@ fn every_function_logs_to_a_group_with_retention_and_its_own_statements_name_the
             "reply-sender",
             "channel-health",
             "event-sender",
+            "social-monitor",
+            "sla-watch",
+            // GET /chat/api/messages reads the visitor's session (read-only).
+            "ingest-chat",
         ]
         .contains(&f.crate_name().as_str());
         assert_eq!(dynamo, uses_table, "{}: table access", f.name);
@@ -1097,4 +1147,33 @@ fn outputs_give_every_url_and_name_an_operator_needs() {
             "{key}: {value}"
         );
     }
+}
+
+#[test]
+fn the_sla_watch_runs_every_minute_with_the_desk_settings_and_may_publish_events() {
+    let t = Template::load();
+    let f = t
+        .functions()
+        .into_iter()
+        .find(|f| f.crate_name() == "sla-watch")
+        .expect("a function for functions/sla-watch");
+    let schedules: Vec<&Value> = f
+        .events()
+        .into_iter()
+        .filter(|(_, e)| e["Type"] == "Schedule")
+        .map(|(_, e)| &e["Properties"]["Schedule"])
+        .collect();
+    assert_eq!(schedules, [&Value::from("rate(1 minute)")], "{}", f.name);
+    assert!(f.timeout() <= 60, "a run ends before the next one starts");
+    assert_eq!(
+        target(&f.env["CROSSDESK_SETTINGS"]),
+        Some("DeskSettings"),
+        "the settings text comes from the DeskSettings parameter"
+    );
+    let policies = serde_yaml::to_string(&f.props["Policies"]).unwrap_or_default();
+    assert!(
+        policies.contains("SQSSendMessagePolicy") && policies.contains("EventsQueue"),
+        "{}: may send to the events queue",
+        f.name
+    );
 }

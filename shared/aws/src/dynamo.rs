@@ -125,7 +125,7 @@ fn message_id_pk(id: &MessageId) -> String {
     format!("{MESSAGE_ID}#{id}")
 }
 
-fn contact_pk(id: &ContactId) -> String {
+pub(crate) fn contact_pk(id: &ContactId) -> String {
     format!("{CONTACT}#{id}")
 }
 
@@ -135,7 +135,7 @@ fn identity_pk(identity: &Identity) -> String {
 
 /// Nanoseconds since 1677-09-21 (the earliest instant `i64` nanoseconds reach), so that the
 /// decimal form sorts like the time. Instants outside 1677..2262 are refused.
-fn sortable_nanos(at: DateTime<Utc>) -> Result<u64, StoreError> {
+pub(crate) fn sortable_nanos(at: DateTime<Utc>) -> Result<u64, StoreError> {
     let nanos = at.timestamp_nanos_opt().ok_or_else(|| {
         StoreError::Rejected(format!(
             "timestamp {at} is outside the storable range (1677 to 2262)"
@@ -165,22 +165,22 @@ fn inbox_sk(updated_at: DateTime<Utc>, id: &TicketId) -> Result<String, StoreErr
     Ok(format!("{inverted:020}#{id}"))
 }
 
-fn timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Attribute values
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl Display) -> AttributeValue {
+pub(crate) fn n(value: impl Display) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(pk: String, sk: &str) -> Item {
+pub(crate) fn key(pk: String, sk: &str) -> Item {
     HashMap::from([(PK.to_string(), s(pk)), (SK.to_string(), s(sk))])
 }
 
@@ -490,7 +490,7 @@ fn cancellation(reasons: &[CancellationReason]) -> Result<Commit, StoreError> {
 }
 
 /// A failed SDK call: retryable when transient, else the request itself was refused.
-fn sdk_error<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> StoreError
+pub(crate) fn sdk_error<E>(operation: &str, err: &SdkError<E, HttpResponse>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -502,18 +502,20 @@ where
     }
 }
 
-fn built<T>(result: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, StoreError> {
+pub(crate) fn built<T>(
+    result: Result<T, aws_sdk_dynamodb::error::BuildError>,
+) -> Result<T, StoreError> {
     result.map_err(|e| StoreError::Rejected(format!("invalid DynamoDB request: {e}")))
 }
 
 /// A short random pause before try `attempt` (from 1), growing with the attempts.
-async fn backoff(attempt: u32) {
+pub(crate) async fn backoff(attempt: u32) {
     let ceiling = Duration::from_millis(5 << attempt.min(6)).min(MAX_BACKOFF);
     let pause = rand::random_range(Duration::ZERO..=ceiling);
     tokio::time::sleep(pause).await;
 }
 
-fn conflict(what: impl Display) -> StoreError {
+pub(crate) fn conflict(what: impl Display) -> StoreError {
     StoreError::Conflict(format!(
         "{what}: still conflicting after {MAX_ATTEMPTS} tries"
     ))
@@ -1104,6 +1106,26 @@ impl TicketStore for DynamoTicketStore {
             }
         }
         Ok(None)
+    }
+
+    async fn find_ticket_by_conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<Option<TicketId>, StoreError> {
+        match self.get(conversation_pk(key), CONVERSATION).await? {
+            Some(item) => get_parsed(&item, "ticket_id", TicketId::parse).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_contact_by_identity(
+        &self,
+        identity: &Identity,
+    ) -> Result<Option<ContactId>, StoreError> {
+        match self.get(identity_pk(identity), IDENTITY).await? {
+            Some(item) => get_parsed(&item, "contact_id", ContactId::parse).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn resolve_contact(

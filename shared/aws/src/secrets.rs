@@ -48,6 +48,8 @@ pub struct ChannelSecrets {
     pub twitter_access_secret: Option<SecretString>,
     /// `chat_secret`: signs chat webhooks and chat callbacks.
     pub chat_secret: Option<SecretString>,
+    /// `chat_session_key`: signs the website widget's visitor sessions (never the chat secret).
+    pub chat_session_key: Option<SecretString>,
     /// `email_thread_key`: signs the Message-IDs and plus-addresses of email replies, so the
     /// ticket writer can tell a reply to Crossdesk's mail from a hijack attempt.
     pub email_thread_key: Option<SecretString>,
@@ -68,6 +70,7 @@ const KEYS: &[(&str, &str)] = &[
     ("twitter_access_token", "CROSSDESK_TWITTER_ACCESS_TOKEN"),
     ("twitter_access_secret", "CROSSDESK_TWITTER_ACCESS_SECRET"),
     ("chat_secret", "CROSSDESK_CHAT_SECRET"),
+    ("chat_session_key", "CROSSDESK_CHAT_SESSION_KEY"),
     ("email_thread_key", "CROSSDESK_EMAIL_THREAD_KEY"),
     ("events_webhook_secret", "CROSSDESK_EVENTS_WEBHOOK_SECRET"),
 ];
@@ -140,6 +143,7 @@ impl ChannelSecrets {
                 .twitter_access_secret
                 .or(self.twitter_access_secret),
             chat_secret: from_env.chat_secret.or(self.chat_secret),
+            chat_session_key: from_env.chat_session_key.or(self.chat_session_key),
             email_thread_key: from_env.email_thread_key.or(self.email_thread_key),
             events_webhook_secret: from_env
                 .events_webhook_secret
@@ -181,6 +185,7 @@ impl ChannelSecrets {
             twitter_access_token: secret("twitter_access_token"),
             twitter_access_secret: secret("twitter_access_secret"),
             chat_secret: secret("chat_secret"),
+            chat_session_key: secret("chat_session_key"),
             email_thread_key: secret("email_thread_key"),
             events_webhook_secret: secret("events_webhook_secret"),
         }
@@ -197,6 +202,7 @@ impl ChannelSecrets {
             ("twitter_access_token", &self.twitter_access_token),
             ("twitter_access_secret", &self.twitter_access_secret),
             ("chat_secret", &self.chat_secret),
+            ("chat_session_key", &self.chat_session_key),
             ("email_thread_key", &self.email_thread_key),
             ("events_webhook_secret", &self.events_webhook_secret),
         ];

@@ -92,3 +92,22 @@ mod event_ledger {
 
     crossdesk_store_contract::event_ledger_contract_tests!(fresh_ledger);
 }
+
+/// The workflow store contract on a new, empty table.
+mod workflow {
+    use super::*;
+    use crossdesk_core::workflow::WorkflowStore;
+
+    async fn fresh_workflow_store() -> (Arc<dyn WorkflowStore>, Table) {
+        let sdk = sdk_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let name = format!("crossdesk-workflow-{}", uuid::Uuid::now_v7().simple());
+        table::create_table(&client, &name)
+            .await
+            .unwrap_or_else(|e| panic!("creating table {name}: {e}"));
+        let store = DynamoTicketStore::new(client.clone(), &name);
+        (Arc::new(store), Table { client, name })
+    }
+
+    crossdesk_store_contract::workflow_contract_tests!(fresh_workflow_store);
+}

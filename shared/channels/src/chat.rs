@@ -197,73 +197,89 @@ impl Channel for ChatChannel {
         webhook: &VerifiedWebhook<'_>,
         received_at: DateTime<Utc>,
     ) -> Result<Vec<Message>, ParseError> {
-        let payload: ChatPayload = serde_json::from_slice(webhook.body())?;
-        let session_id = non_empty("session_id", &payload.session_id)?;
-        let visitor_id = non_empty("visitor.id", &payload.visitor.id)?;
-        let message_id = non_empty("message.id", &payload.message.id)?;
-        let mut text = payload.message.text.trim().to_string();
-        if text.is_empty() {
-            // Something the chat backend sends that Crossdesk cannot show: named, not refused.
-            text = payload
-                .message
-                .unsupported_kind()
-                .map(|kind| unsupported_text(&kind))
-                .ok_or_else(|| ParseError::Invalid("message.text is empty".into()))?;
-        }
-        if text.chars().count() > MAX_TEXT_CHARS {
-            return Err(ParseError::Invalid(format!(
-                "message.text is longer than {MAX_TEXT_CHARS} characters"
-            )));
-        }
-        let email = match payload.visitor.email.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(e) => Some(
-                EmailAddress::parse(e)
-                    .map_err(|e| ParseError::Invalid(format!("visitor.email: {e}")))?,
-            ),
-        };
-        let name = payload
-            .visitor
-            .name
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty());
-        Ok(vec![Message {
-            id: MessageId::generate(),
-            channel: ChannelKind::Chat,
-            // Message ids come from the chat backend; scope them to the session.
-            platform_message_id: Some(format!("{session_id}/{message_id}")),
-            conversation: Conversation::ChatSession {
-                session_id: session_id.to_string(),
-            },
-            direction: Direction::Inbound,
-            event: MessageEvent::Created,
-            author: Author {
-                platform_id: visitor_id.to_string(),
-                name,
-                email,
-                handle: None,
-            },
-            text,
-            attachments: Vec::new(),
-            visibility: Visibility::Private,
-            sent_at: payload.message.sent_at,
-            received_at,
-            replies_to: Vec::new(),
-            ticket_ref: None,
-            subject: None,
-            email: None,
-            raw: Some(webhook.raw_ref()),
-            signature_unverified: false,
-            personal_data: Vec::new(),
-            internal_note: false,
-            monitoring: false,
-            delivery: None,
-        }])
+        parse_payload(webhook.body(), received_at)
     }
 
     fn max_body_bytes(&self) -> usize {
         64 * 1024
     }
+}
+
+impl ChatChannel {
+    /// Normalizes a chat payload Crossdesk built itself: the website widget's endpoint, which
+    /// authenticated the visitor by its signed session token instead of a webhook signature.
+    /// The one mapping from chat JSON to [`Message`], shared with the webhook.
+    pub fn parse_own_payload(
+        body: &[u8],
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<Message>, ParseError> {
+        parse_payload(body, received_at)
+    }
+}
+
+fn parse_payload(body: &[u8], received_at: DateTime<Utc>) -> Result<Vec<Message>, ParseError> {
+    let payload: ChatPayload = serde_json::from_slice(body)?;
+    let session_id = non_empty("session_id", &payload.session_id)?;
+    let visitor_id = non_empty("visitor.id", &payload.visitor.id)?;
+    let message_id = non_empty("message.id", &payload.message.id)?;
+    let mut text = payload.message.text.trim().to_string();
+    if text.is_empty() {
+        // Something the chat backend sends that Crossdesk cannot show: named, not refused.
+        text = payload
+            .message
+            .unsupported_kind()
+            .map(|kind| unsupported_text(&kind))
+            .ok_or_else(|| ParseError::Invalid("message.text is empty".into()))?;
+    }
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(ParseError::Invalid(format!(
+            "message.text is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    let email = match payload.visitor.email.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(e) => Some(
+            EmailAddress::parse(e)
+                .map_err(|e| ParseError::Invalid(format!("visitor.email: {e}")))?,
+        ),
+    };
+    let name = payload
+        .visitor
+        .name
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    Ok(vec![Message {
+        id: MessageId::generate(),
+        channel: ChannelKind::Chat,
+        // Message ids come from the chat backend; scope them to the session.
+        platform_message_id: Some(format!("{session_id}/{message_id}")),
+        conversation: Conversation::ChatSession {
+            session_id: session_id.to_string(),
+        },
+        direction: Direction::Inbound,
+        event: MessageEvent::Created,
+        author: Author {
+            platform_id: visitor_id.to_string(),
+            name,
+            email,
+            handle: None,
+        },
+        text,
+        attachments: Vec::new(),
+        visibility: Visibility::Private,
+        sent_at: payload.message.sent_at,
+        received_at,
+        replies_to: Vec::new(),
+        ticket_ref: None,
+        subject: None,
+        email: None,
+        raw: Some(crossdesk_core::RawRef::of(body)),
+        signature_unverified: false,
+        personal_data: Vec::new(),
+        internal_note: false,
+        monitoring: false,
+        delivery: None,
+    }])
 }
 
 fn non_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, ParseError> {

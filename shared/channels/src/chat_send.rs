@@ -11,6 +11,11 @@
 //! `message.id` is the reply's Crossdesk id and stays the same on every attempt: the backend
 //! must treat a second delivery of an id it already has as done. That is what makes retrying a
 //! timed-out call safe here, unlike on Meta's Send API.
+//!
+//! Sessions of Crossdesk's own website widget (ids starting `cs_`) are not posted anywhere: the
+//! widget reads its session's replies from the store (`GET /chat/api/messages`), so storing the
+//! reply is its delivery and the sender marks it `sent` at once. A deployment with the widget
+//! only (no callback URL) builds the sender with [`ChatSender::widget_only`].
 
 use std::fmt;
 use std::time::Duration;
@@ -89,17 +94,23 @@ pub enum ConfigError {
 
 // ---- sender ----
 
-/// Sends replies to the website chat's backend.
+/// The prefix of a website widget session's id (see the module documentation).
+pub const WIDGET_SESSION_PREFIX: &str = "cs_";
+
+/// Sends replies to the website chat's backend, or leaves widget sessions' replies to the store.
 pub struct ChatSender {
-    callback_url: Url,
-    secret: SecretString,
+    /// The chat backend's endpoint and signing secret; `None`: widget sessions only.
+    callback: Option<(Url, SecretString)>,
     client: Client,
 }
 
 impl fmt::Debug for ChatSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChatSender")
-            .field("callback_url", &self.callback_url.as_str())
+            .field(
+                "callback_url",
+                &self.callback.as_ref().map(|(url, _)| url.as_str()),
+            )
             .field("secret", &"[redacted]")
             .finish_non_exhaustive()
     }
@@ -116,10 +127,18 @@ impl ChatSender {
             return Err(ConfigError::EmptySecret);
         }
         Ok(ChatSender {
-            callback_url: url,
-            secret: config.secret,
+            callback: Some((url, config.secret)),
             client,
         })
+    }
+
+    /// A sender for a chat with the website widget only: widget sessions' replies are marked
+    /// sent; any other session's reply fails with `channel_not_configured`.
+    pub fn widget_only(client: Client) -> Self {
+        ChatSender {
+            callback: None,
+            client,
+        }
     }
 
     /// An HTTP client with [`CONNECT_TIMEOUT`] and [`REQUEST_TIMEOUT`], following no redirects
@@ -189,12 +208,29 @@ impl ReplySender for ChatSender {
         );
         async {
             let body = self.body(r)?;
+            if matches!(&r.reply.conversation, Conversation::ChatSession { session_id }
+                if session_id.starts_with(WIDGET_SESSION_PREFIX))
+            {
+                // The widget polls the store for its replies: stored is delivered.
+                debug!("chat reply to a widget session: delivered through the store");
+                return Ok(Sent {
+                    platform_id: r.reply.id.to_string(),
+                });
+            }
+            let Some((callback_url, secret)) = &self.callback else {
+                return Err(SendError::Permanent {
+                    code: "channel_not_configured".into(),
+                    reason: "this chat session is not the website widget's and no chat backend \
+                             is configured: set CROSSDESK_CHAT_CALLBACK_URL"
+                        .into(),
+                });
+            };
             // Signed at the attempt's time: the backend refuses signatures older than 5 minutes.
             let (timestamp, signature) =
-                ChatChannel::sign(self.secret.expose_secret(), r.now.timestamp(), &body);
+                ChatChannel::sign(secret.expose_secret(), r.now.timestamp(), &body);
             let response = self
                 .client
-                .post(self.callback_url.clone())
+                .post(callback_url.clone())
                 .header(CONTENT_TYPE, "application/json")
                 .header(TIMESTAMP_HEADER, timestamp)
                 .header(SIGNATURE_HEADER, signature)
@@ -428,6 +464,36 @@ mod tests {
             now(),
         );
         assert!(verified.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_widget_session_reply_is_sent_through_the_store_without_calling() {
+        let server = FakeServer::start(Answer::raw(500, "text/plain", "")).await;
+        let mut question = visitor_message();
+        question.conversation = Conversation::ChatSession {
+            session_id: "cs_0123456789abcdef0123456789abcdef".into(),
+        };
+        let reply = agent_reply(&question, "Hello from the desk", None);
+        let sent = send(&sender_for(server.url("hook")), &reply, &question).await;
+        assert_eq!(
+            sent,
+            Ok(Sent {
+                platform_id: REPLY_ID.into()
+            })
+        );
+        assert!(server.requests().is_empty());
+
+        let widget_only = ChatSender::widget_only(Client::new());
+        assert!(send(&widget_only, &reply, &question).await.is_ok());
+        let backend_session = visitor_message();
+        let other = agent_reply(&backend_session, "Hi", None);
+        assert_eq!(
+            send(&widget_only, &other, &backend_session)
+                .await
+                .unwrap_err()
+                .code(),
+            "channel_not_configured"
+        );
     }
 
     #[tokio::test]

@@ -273,13 +273,7 @@ impl EventsWebhook {
         if secret.expose_secret().is_empty() {
             return Err(EventsConfigError::EmptySecret);
         }
-        let client = Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|e| EventsConfigError::Client(e.to_string()))?;
+        let client = webhook_client()?;
         Ok(EventsWebhook {
             client,
             endpoints: Arc::new(endpoints),
@@ -375,38 +369,83 @@ impl EventsWebhook {
 
     /// One signed POST.
     async fn post(&self, endpoint: &Endpoint, event: &OutgoingEvent, body: &[u8]) -> Attempt {
-        let timestamp = self.clock.now().timestamp();
-        let signature = sign(self.secret.expose_secret().as_bytes(), timestamp, body);
-        let answer = self
-            .client
-            .post(endpoint.url().clone())
-            .header("content-type", "application/json")
-            .header("x-crossdesk-event", event.kind.as_str())
-            .header("x-crossdesk-delivery", endpoint.delivery_id(&event.id))
-            .header("x-crossdesk-timestamp", timestamp.to_string())
-            .header("x-crossdesk-signature", signature)
-            .body(body.to_vec())
-            .send()
-            .await;
-        match answer {
-            Ok(answer) => {
-                let retry_after = header(answer.headers(), RETRY_AFTER.as_str());
-                classify(
-                    answer.status().as_u16(),
-                    retry_after.as_deref(),
-                    self.clock.now(),
-                )
-            }
-            Err(e) => Attempt::Retry {
-                status: None,
-                retry_after: None,
-                reason: if e.is_timeout() {
-                    "the endpoint did not answer in time".to_string()
-                } else {
-                    format!("the endpoint could not be reached: {}", without_url(&e))
-                },
+        post_signed(
+            &self.client,
+            endpoint,
+            &self.secret,
+            &SignedPost {
+                kind: event.kind.as_str(),
+                delivery_id: &endpoint.delivery_id(&event.id),
+                body,
             },
+            self.clock.as_ref(),
+        )
+        .await
+    }
+}
+
+/// The HTTP client of signed webhook POSTs: short timeouts, no redirects, [`USER_AGENT`].
+pub fn webhook_client() -> Result<Client, EventsConfigError> {
+    Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
+        .build()
+        .map_err(|e| EventsConfigError::Client(e.to_string()))
+}
+
+/// What one signed POST carries besides the signature headers.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedPost<'a> {
+    /// The `X-Crossdesk-Event` value.
+    pub kind: &'a str,
+    /// The `X-Crossdesk-Delivery` value (the same on every retry).
+    pub delivery_id: &'a str,
+    /// The exact JSON bytes posted and signed.
+    pub body: &'a [u8],
+}
+
+/// One signed POST in the wire format above (timestamp and signature of `clock`'s now), its
+/// answer classified by [`classify`]. Shared by the integration webhook and the agent
+/// notifications webhook.
+pub async fn post_signed(
+    client: &Client,
+    endpoint: &Endpoint,
+    secret: &SecretString,
+    post: &SignedPost<'_>,
+    clock: &dyn Clock,
+) -> Attempt {
+    let timestamp = clock.now().timestamp();
+    let signature = sign(secret.expose_secret().as_bytes(), timestamp, post.body);
+    let answer = client
+        .post(endpoint.url().clone())
+        .header("content-type", "application/json")
+        .header("x-crossdesk-event", post.kind)
+        .header("x-crossdesk-delivery", post.delivery_id)
+        .header("x-crossdesk-timestamp", timestamp.to_string())
+        .header("x-crossdesk-signature", signature)
+        .body(post.body.to_vec())
+        .send()
+        .await;
+    match answer {
+        Ok(answer) => {
+            let retry_after = header(answer.headers(), RETRY_AFTER.as_str());
+            classify(
+                answer.status().as_u16(),
+                retry_after.as_deref(),
+                clock.now(),
+            )
         }
+        Err(e) => Attempt::Retry {
+            status: None,
+            retry_after: None,
+            reason: if e.is_timeout() {
+                "the endpoint did not answer in time".to_string()
+            } else {
+                format!("the endpoint could not be reached: {}", without_url(&e))
+            },
+        },
     }
 }
 

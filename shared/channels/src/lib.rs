@@ -18,6 +18,8 @@ mod fake_meta;
 pub mod graph_version;
 pub mod health;
 pub mod media_fetch;
+pub mod monitoring;
+pub mod notify_webhook;
 pub mod oauth1;
 pub mod send;
 pub mod senders;

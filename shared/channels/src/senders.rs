@@ -73,6 +73,9 @@ pub struct SenderSettings {
     pub chat_callback_url: Option<Url>,
     /// The chat signing secret.
     pub chat_secret: Option<SecretString>,
+    /// The website widget's chat API is served: chat replies to widget sessions are delivered
+    /// through the store even without a callback URL.
+    pub chat_widget: bool,
 }
 
 /// `CROSSDESK_FACEBOOK_HUMAN_AGENT`, read through `lookup`: whether the page has Meta's Human
@@ -204,6 +207,8 @@ impl SenderSettings {
                         .map_err(|e| SenderConfigError::Invalid(e.to_string()))?,
                 ),
             ));
+        } else if self.chat_widget {
+            senders.push((ChannelKind::Chat, Arc::new(ChatSender::widget_only(client))));
         }
         Ok(senders)
     }
@@ -248,6 +253,21 @@ mod tests {
                 ChannelKind::Chat
             ]
         );
+    }
+
+    #[test]
+    fn the_widget_alone_gives_chat_a_sender() {
+        let settings = SenderSettings {
+            chat_widget: true,
+            ..SenderSettings::default()
+        };
+        let channels: Vec<ChannelKind> = settings
+            .senders()
+            .unwrap()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(channels, [ChannelKind::Chat]);
     }
 
     fn settings(vars: &[(&str, &str)]) -> Result<SenderSettings, SenderConfigError> {

@@ -996,6 +996,25 @@ fn unknown_activity(
     ))
 }
 
+/// A v2 post as the X API returns it (e.g. from recent search), with the response's `includes`,
+/// as the message a mention of it becomes: the same channel, conversation and platform id, so
+/// the writer recognizes it when it arrived as a mention too. `Ok(None)` for the account's own
+/// post that addresses no one; `Err` names what makes the post unreadable.
+pub(crate) fn v2_post_message(
+    post: &Value,
+    account: &str,
+    includes: &Value,
+    raw: RawRef,
+    received_at: DateTime<Utc>,
+) -> Result<Option<Message>, &'static str> {
+    let ctx = Ctx {
+        raw,
+        received_at,
+        skipped: Cell::new(0),
+    };
+    post_message(&object::<Post>(post)?, account, includes, &ctx)
+}
+
 fn post_message(post: &Post, account: &str, includes: &Value, ctx: &Ctx) -> Read {
     let id = post.id.id().ok_or("post without id")?;
     let author_id = post.author_id.id().ok_or("post without author_id")?;

@@ -314,6 +314,20 @@ fn not_benchmarked(operation: &str) -> StoreError {
 
 #[async_trait]
 impl TicketStore for MapStore {
+    async fn find_ticket_by_conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<Option<TicketId>, StoreError> {
+        Ok(self.state().conversations.get(key).cloned())
+    }
+
+    async fn find_contact_by_identity(
+        &self,
+        _identity: &Identity,
+    ) -> Result<Option<ContactId>, StoreError> {
+        Err(not_benchmarked("find_contact_by_identity"))
+    }
+
     async fn find_ticket_by_platform_ids(
         &self,
         channel: ChannelKind,

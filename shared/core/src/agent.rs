@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tracing::{error, info, warn};
 
+use crate::agent_workflow::{DeskWorkflow, WorkflowView};
 use crate::events::{EventQueue, OutgoingEvent};
 use crate::ids::{MessageId, TicketId};
 use crate::media::{displays_inline, media_ref_digest, MediaStore, UNKNOWN_CONTENT_TYPE};
@@ -92,6 +93,10 @@ pub struct TicketView {
     /// Whether the ticket can be answered now, per channel and visibility it can be answered
     /// on, judged when the ticket is read.
     pub reply_windows: Vec<ReplyWindow>,
+    /// Its assignment, tags, priority, SLA clock, personal-data flag and similar tickets (when
+    /// the desk keeps workflows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowView>,
 }
 
 /// How long an attachment link works.
@@ -122,6 +127,9 @@ pub struct TicketSummary {
     pub ticket: Ticket,
     /// The customer.
     pub contact: Option<Contact>,
+    /// Its working state (when the desk keeps workflows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowView>,
 }
 
 /// The agents' use cases over a store and the outbound queue.
@@ -133,6 +141,7 @@ pub struct AgentDesk {
     events: Option<Arc<dyn EventQueue>>,
     capabilities: ReplyCapabilities,
     media: Option<Arc<dyn MediaStore>>,
+    workflow: Option<Arc<DeskWorkflow>>,
 }
 
 impl AgentDesk {
@@ -149,7 +158,31 @@ impl AgentDesk {
             events: None,
             capabilities: ReplyCapabilities::default(),
             media: None,
+            workflow: None,
         }
+    }
+
+    /// The same desk with the workflow use cases: assignment, tags, notes, SLAs, similar
+    /// tickets, handoff, contacts across channels ([`crate::agent_workflow`]).
+    pub fn with_workflow(mut self, workflow: Arc<DeskWorkflow>) -> Self {
+        self.workflow = Some(workflow);
+        self
+    }
+
+    pub(crate) fn desk_workflow(&self) -> Option<&DeskWorkflow> {
+        self.workflow.as_deref()
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn TicketStore> {
+        &self.store
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn reply_capabilities(&self) -> ReplyCapabilities {
+        self.capabilities
     }
 
     /// The same desk, linking attachments to the copies in this media store.
@@ -241,7 +274,12 @@ impl AgentDesk {
         let mut out = Vec::with_capacity(tickets.len());
         for ticket in tickets {
             let contact = self.store.get_contact(&ticket.contact_id).await?;
-            out.push(TicketSummary { ticket, contact });
+            let workflow = self.workflow_view(&ticket).await?;
+            out.push(TicketSummary {
+                ticket,
+                contact,
+                workflow,
+            });
         }
         Ok(out)
     }
@@ -260,11 +298,13 @@ impl AgentDesk {
             self.clock.now(),
             self.capabilities,
         );
+        let workflow = self.workflow_view(&ticket).await?;
         Ok(TicketView {
             ticket,
             contact,
             messages,
             reply_windows,
+            workflow,
         })
     }
 
@@ -274,10 +314,13 @@ impl AgentDesk {
         id: &TicketId,
         status: TicketStatus,
     ) -> Result<Ticket, AgentError> {
-        self.store
+        let ticket = self
+            .store
             .set_status(id, status, self.clock.now())
             .await?
-            .ok_or_else(|| AgentError::NotFound(format!("ticket {id}")))
+            .ok_or_else(|| AgentError::NotFound(format!("ticket {id}")))?;
+        self.note_status(&ticket).await;
+        Ok(ticket)
     }
 
     /// Stores a reply as a queued outbound message and puts it on the outbound queue.
@@ -426,7 +469,12 @@ impl AgentDesk {
             });
         }
         info!(ticket_id = %id, message_id = %message.id, channel = %message.channel, "reply queued");
+        self.note_response(&ticket, now).await;
         Ok(message)
+    }
+
+    pub(crate) async fn existing_ticket(&self, id: &TicketId) -> Result<Ticket, AgentError> {
+        self.existing(id).await
     }
 
     async fn existing(&self, id: &TicketId) -> Result<Ticket, AgentError> {

@@ -23,6 +23,7 @@ use thiserror::Error;
 use crate::ids::{MessageId, TicketId};
 use crate::model::{ChannelKind, Delivery, DeliveryStatus, Message, Ticket};
 use crate::ports::{QueueError, StoreError};
+use crate::workflow::TicketWorkflow;
 
 /// A string that is not an event id.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -99,6 +100,13 @@ pub enum EventType {
     /// A Crossdesk reply left `queued`: `sent`, `failed` or `unknown`.
     #[serde(rename = "message.delivery_changed")]
     MessageDeliveryChanged,
+    /// A ticket reached its first-response due time without an answer.
+    #[serde(rename = "sla.breached")]
+    SlaBreached,
+    /// A chat's latest customer message has waited longer than the notification settings allow
+    /// for an agent's answer (raised by [`crate::notify::ChatWaitingCheck`]).
+    #[serde(rename = "chat.waiting")]
+    ChatWaiting,
 }
 
 impl EventType {
@@ -108,6 +116,8 @@ impl EventType {
             EventType::TicketCreated => "ticket.created",
             EventType::MessageCreated => "message.created",
             EventType::MessageDeliveryChanged => "message.delivery_changed",
+            EventType::SlaBreached => "sla.breached",
+            EventType::ChatWaiting => "chat.waiting",
         }
     }
 }
@@ -180,6 +190,30 @@ impl OutgoingEvent {
                 "channel": channel,
                 "previous_status": DeliveryStatus::Queued,
                 "delivery": delivery,
+            }),
+        }
+    }
+
+    /// `sla.breached`: `data` = `{"ticket_id", "channel", "priority", "policy",
+    /// "first_response_due", "assignee", "team"}`, created at the due time. The id is derived
+    /// from the ticket and the due time: one event per breach, however many watchers see it.
+    pub fn sla_breached(workflow: &TicketWorkflow, due: DateTime<Utc>) -> Self {
+        let due_text = due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        OutgoingEvent {
+            id: EventId::derive(
+                EventType::SlaBreached,
+                &[workflow.ticket_id.as_str(), &due_text],
+            ),
+            kind: EventType::SlaBreached,
+            created_at: due,
+            data: json!({
+                "ticket_id": workflow.ticket_id,
+                "channel": workflow.channel,
+                "priority": workflow.priority,
+                "policy": workflow.sla.policy,
+                "first_response_due": due,
+                "assignee": workflow.assignee,
+                "team": workflow.team,
             }),
         }
     }
@@ -333,6 +367,32 @@ mod tests {
         ] {
             assert!(EventId::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_sla_breach_is_one_event_per_ticket_and_due_time() {
+        let at = DateTime::parse_from_rfc3339("2026-11-24T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let mut workflow = TicketWorkflow::new(
+            TicketId::parse("K3F9Q2XA").unwrap(),
+            crate::ContactId::generate(),
+            ChannelKind::Twitter,
+            at,
+        );
+        workflow.sla.policy = Some("public/normal".into());
+        let a = OutgoingEvent::sla_breached(&workflow, at);
+        workflow.assignee = Some("agent-7".into());
+        assert_eq!(a.id, OutgoingEvent::sla_breached(&workflow, at).id);
+        let later = OutgoingEvent::sla_breached(&workflow, at + chrono::Duration::minutes(1));
+        assert_ne!(a.id, later.id, "a new due time is a new breach");
+        let body: serde_json::Value = serde_json::from_slice(&a.to_body()).unwrap();
+        assert_eq!(body["type"], "sla.breached");
+        assert_eq!(body["created_at"], "2026-11-24T10:00:00Z");
+        assert_eq!(body["data"]["ticket_id"], "K3F9Q2XA");
+        assert_eq!(body["data"]["policy"], "public/normal");
+        assert_eq!(body["data"]["channel"], "twitter");
+        assert_eq!(body["data"]["priority"], "normal");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Nothing here knows about AWS, Lambda or an HTTP framework.
 
 pub mod agent;
+pub mod agent_workflow;
 mod echo;
 pub mod events;
 pub mod health;
@@ -14,8 +15,16 @@ pub mod mail_signature;
 pub mod mail_threading;
 pub mod media;
 pub mod model;
+pub mod notify;
+pub mod personal_data;
 pub mod ports;
 pub mod reply_window;
+pub mod settings;
+pub mod similar;
+pub mod sla;
+pub mod sla_watch;
+pub mod templates;
+pub mod triage;
 pub mod workflow;
 pub mod writer;
 

@@ -10,7 +10,9 @@
 //!    ticket. An unsigned plus-address or a `[#ID]` subject tag is only a hint;
 //! 2. **the sender is a participant** of that ticket: the ticket's contact (any of its email
 //!    identities), or an address that already wrote in the ticket or that a participant's mail
-//!    there was addressed to (`To`/`Cc`). Automatic mail (an auto-reply, a bounce) from another
+//!    there was addressed to (`To`/`Cc`); or the ticket holds no mail at all (it lives on social
+//!    or chat) and the reference is a signed one: the agent gave the customer the ticket's
+//!    address to continue by mail (the writer then suggests linking the two contacts). Automatic mail (an auto-reply, a bounce) from another
 //!    address is let in only on proof it answers Crossdesk's own mail (a reference Crossdesk
 //!    signed, or the stored id of a mail Crossdesk sent): it is kept with the ticket, flagged,
 //!    and never reopens it.
@@ -164,7 +166,13 @@ impl Candidates<'_> {
                 m.direction == Direction::Outbound && m.platform_message_id.as_deref() == Some(id)
             }),
         };
-        let admitted = (self.message.is_automatic() && answers_our_mail)
+        // A ticket that has no mail yet (it lives on social or chat) and a reference Crossdesk
+        // signed for it: the agent gave the customer the ticket's address to continue by mail.
+        let invited_to_mail = evidence == &Evidence::Signed
+            && !self.message.is_automatic()
+            && !messages.iter().any(|m| m.channel == ChannelKind::Email);
+        let admitted = invited_to_mail
+            || (self.message.is_automatic() && answers_our_mail)
             || self
                 .message
                 .author

@@ -483,15 +483,19 @@ impl Message {
         self.direction == Direction::Inbound && !self.is_automatic()
     }
 
-    /// The identities of the customer this message is with, strongest first.
+    /// The identities of the customer this message is with, strongest first. An email address
+    /// a chat visitor typed is not one: chat input is unverified, so it only suggests a link
+    /// ([`crate::triage::Triage::suggest_from_chat`]).
     pub fn customer_identities(&self) -> Vec<Identity> {
         let mut ids = Vec::new();
         match self.channel {
-            ChannelKind::Email | ChannelKind::Chat => {
+            ChannelKind::Chat => {
                 if self.direction == Direction::Inbound {
-                    if self.channel == ChannelKind::Chat {
-                        ids.push(Identity::new(self.channel, &self.author.platform_id));
-                    }
+                    ids.push(Identity::new(self.channel, &self.author.platform_id));
+                }
+            }
+            ChannelKind::Email => {
+                if self.direction == Direction::Inbound {
                     if let Some(email) = &self.author.email {
                         ids.push(Identity::email(email));
                     }

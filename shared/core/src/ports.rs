@@ -171,6 +171,18 @@ pub trait TicketStore: Send + Sync {
         platform_ids: &[String],
     ) -> Result<Option<TicketId>, StoreError>;
 
+    /// The ticket a conversation key belongs to, if any.
+    async fn find_ticket_by_conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<Option<TicketId>, StoreError>;
+
+    /// The contact an identity leads to, if any (nothing is created).
+    async fn find_contact_by_identity(
+        &self,
+        identity: &Identity,
+    ) -> Result<Option<ContactId>, StoreError>;
+
     /// The contact recognized by any of these identities; created when none matches, and given
     /// the identities it lacked. `name` fills in a missing display name.
     async fn resolve_contact(

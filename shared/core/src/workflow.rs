@@ -330,8 +330,10 @@ pub trait WorkflowStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Workflows matching the query.
-    async fn list_workflows(&self, query: &WorkflowQuery)
-        -> Result<Vec<TicketWorkflow>, StoreError>;
+    async fn list_workflows(
+        &self,
+        query: &WorkflowQuery,
+    ) -> Result<Vec<TicketWorkflow>, StoreError>;
 
     /// How a contact is linked to others (the default for one never linked).
     async fn contact_links(&self, contact: &ContactId) -> Result<ContactLinks, StoreError>;

@@ -33,6 +33,7 @@ use crate::mail_threading::{self, is_inbound_email, EmailThreading};
 use crate::media::{AttachmentCollector, MediaStoreError};
 use crate::model::{DeliveryStatus, Direction, Message, MessageEvent};
 use crate::ports::{NewTicket, Revision, Route, StoreError, TicketStore};
+use crate::triage::Triage;
 
 /// Why a message could not be written.
 #[derive(Debug, Error)]
@@ -104,6 +105,7 @@ pub struct TicketWriter {
     media: Option<Arc<AttachmentCollector>>,
     events: Option<Arc<dyn EventQueue>>,
     activity: Option<Arc<InboundActivity>>,
+    triage: Option<Arc<Triage>>,
 }
 
 impl TicketWriter {
@@ -115,7 +117,15 @@ impl TicketWriter {
             media: None,
             events: None,
             activity: None,
+            triage: None,
         }
+    }
+
+    /// The same writer, flagging personal data, continuing a known customer's open ticket in a
+    /// new conversation, and keeping each ticket's workflow up to date ([`crate::triage`]).
+    pub fn with_triage(mut self, triage: Arc<Triage>) -> Self {
+        self.triage = Some(triage);
+        self
     }
 
     /// The same writer, noting each channel's inbound activity (for the silence check).
@@ -188,6 +198,14 @@ impl TicketWriter {
             info!("Crossdesk's own mail came back (a mail loop): not ticketed");
             return Ok(WriteOutcome::OwnMail);
         }
+        let annotated;
+        let message = match self.triage.as_ref().and_then(|t| t.annotate(message)) {
+            Some(flagged) => {
+                annotated = flagged;
+                &annotated
+            }
+            None => message,
+        };
         let copied;
         let message = match &self.media {
             Some(media) if media.wants(message) && !self.is_stored(message).await? => {
@@ -203,6 +221,13 @@ impl TicketWriter {
         // An echo of a Crossdesk reply confirms the reply instead of being stored again.
         let appended =
             crate::echo::settle(self.store.as_ref(), message, appended, &route, &contact).await?;
+        if let Some(triage) = &self.triage {
+            // Also for a duplicate: a writer that died before this step is healed by the
+            // redelivery (every step is idempotent).
+            triage
+                .after_store(&appended.ticket_id, message, &contact, chrono::Utc::now())
+                .await?;
+        }
         if appended.duplicate {
             debug!(ticket_id = %appended.ticket_id, "duplicate delivery acknowledged");
             self.emit(&appended.ticket_id, &appended.message_id, None)
@@ -282,24 +307,32 @@ impl TicketWriter {
                 mail_threading::route(self.store.as_ref(), &self.email, message, &contact).await?;
             return Ok((route, contact));
         }
-        let route = self.route(message).await?;
+        let mut route = self.route(message).await?;
         let contact = match self.known_customer(message, &route).await? {
             Some(contact) => contact,
             None => self.resolve_customer(message).await?,
         };
+        if let (Some(triage), None) = (&self.triage, &route.ticket) {
+            route.ticket = triage.continuation(message, &contact).await?;
+        }
         Ok((route, contact))
     }
 
-    /// The contact the message's customer identities lead to (created when none does).
+    /// The contact the message's customer identities lead to (created when none does); the
+    /// contact it was merged into, if it was.
     async fn resolve_customer(&self, message: &Message) -> Result<ContactId, WriteError> {
-        Ok(self
+        let contact = self
             .store
             .resolve_contact(
                 &message.customer_identities(),
                 customer_name(message),
                 message.received_at,
             )
-            .await?)
+            .await?;
+        Ok(match &self.triage {
+            Some(triage) => triage.effective_contact(contact).await?,
+            None => contact,
+        })
     }
 
     /// The customer of the ticket an outbound message answers into. The company's own message

@@ -11,7 +11,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use thiserror::Error;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a writer waits for another connection's lock before giving up as unavailable.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -125,6 +125,50 @@ CREATE TABLE IF NOT EXISTS failed_events (
     failed_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS failed_events_by_time ON failed_events (failed_at DESC, event_id);
+
+CREATE TABLE IF NOT EXISTS ticket_workflows (
+    ticket_id          TEXT    PRIMARY KEY,
+    contact_id         TEXT    NOT NULL,
+    version            INTEGER NOT NULL,
+    updated_at         INTEGER NOT NULL,
+    first_response_due INTEGER,
+    body               TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ticket_workflows_by_activity ON ticket_workflows (updated_at DESC, ticket_id);
+CREATE INDEX IF NOT EXISTS ticket_workflows_by_contact ON ticket_workflows (contact_id, updated_at DESC, ticket_id);
+CREATE INDEX IF NOT EXISTS ticket_workflows_by_due ON ticket_workflows (first_response_due, ticket_id)
+    WHERE first_response_due IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS contact_links (
+    source TEXT    PRIMARY KEY,
+    target TEXT    NOT NULL,
+    at     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS contact_links_by_target ON contact_links (target, source);
+
+CREATE TABLE IF NOT EXISTS link_suggestions (
+    contact_id TEXT    NOT NULL,
+    other_id   TEXT    NOT NULL,
+    identity   TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (contact_id, other_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS agent_preferences (
+    agent_id TEXT PRIMARY KEY,
+    body     TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS notification_windows (
+    window_key TEXT    PRIMARY KEY,
+    at         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS notification_windows_by_time ON notification_windows (at);
+
+CREATE TABLE IF NOT EXISTS cursors (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Why the database could not be opened.
@@ -282,7 +326,9 @@ impl Database {
 
 /// Brings a database made by an older build up to [`SCHEMA_VERSION`] (the tables it lacked are
 /// created by the schema itself): version 2 added `tickets.related_tickets`, version 3 the
-/// `channel_state` and `channel_checks` tables (created by the schema).
+/// `channel_state` and `channel_checks` tables, version 4 the workflow tables
+/// (`ticket_workflows`, `contact_links`, `link_suggestions`, `agent_preferences`,
+/// `notification_windows`, `cursors`), all created by the schema.
 fn migrate(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     let has_related = tx
         .prepare("SELECT 1 FROM pragma_table_info('tickets') WHERE name = 'related_tickets'")?

@@ -1,5 +1,6 @@
 //! Crossdesk's embedded adapters for the local stack, all in one SQLite file:
-//! [`SqliteStore`] (the [`TicketStore`](crossdesk_core::TicketStore)), [`SqliteQueue`] (the
+//! [`SqliteStore`] (the [`TicketStore`](crossdesk_core::TicketStore), and the
+//! [`WorkflowStore`](crossdesk_core::workflow::WorkflowStore) beside it), [`SqliteQueue`] (the
 //! inbound and outbound queues, with leases and dead letters) and [`SqliteArchive`] (the raw
 //! payload archive).
 //!
@@ -7,7 +8,7 @@
 //! the same path (WAL mode lets several connections share the file). Every call runs on tokio's
 //! blocking pool; every write is one `BEGIN IMMEDIATE` transaction.
 //!
-//! # Schema (version 3, in `PRAGMA user_version`)
+//! # Schema (version 4, in `PRAGMA user_version`)
 //!
 //! The connection runs with `journal_mode=WAL`, `synchronous=FULL` (`NORMAL` with
 //! [`Durability::Normal`]), `foreign_keys=ON` and a
@@ -26,6 +27,12 @@
 //! | `channel_checks` | `channel`, `check_name`, `status` (`ok`/`warning`/`failing`), `reason`, `checked_at`: each check's latest result (version 3) | primary key `(channel, check_name)` |
 //! | `event_deliveries` | `event_id`, `endpoint` (key of the endpoint URL), `delivered_at`: which endpoint has which outgoing event | primary key `(event_id, endpoint)` |
 //! | `failed_events` | `event_id`, `body` (the `FailedEvent` as JSON), `failed_at`: outgoing events given up on, for replay | primary key `event_id`; `(failed_at DESC, event_id)` |
+//! | `ticket_workflows` | `ticket_id`, `contact_id`, `version` (compare-and-set), `updated_at`, `first_response_due` (set only while the ticket awaits its first response), `body` (the `TicketWorkflow` as JSON) (version 4) | primary key `ticket_id`; `(updated_at DESC, ticket_id)`; `(contact_id, updated_at DESC, ticket_id)`; `(first_response_due, ticket_id)` where set |
+//! | `contact_links` | `source`, `target`, `at`: `source` is merged into `target` (version 4) | primary key `source`: merged into one contact at most; `(target, source)` |
+//! | `link_suggestions` | `contact_id`, `other_id`, `identity`, `at`: one row each way (version 4) | primary key `(contact_id, other_id)` |
+//! | `agent_preferences` | `agent_id`, `body` (the `AgentPreferences` as JSON) (version 4) | primary key `agent_id` |
+//! | `notification_windows` | `window_key`, `at`: claimed notification windows, pruned after a day (version 4) | primary key `window_key`; `(at)` |
+//! | `cursors` | `name`, `value` (version 4) | primary key `name` |
 //! | `raw_payloads` | `ref` (`sha256:<hex>` of the body), `channel`, `body` (bytes), `stored_at` | primary key `ref` |
 //!
 //! `tickets.contact_id` is not a foreign key: like the DynamoDB adapter, the store trusts the
@@ -40,6 +47,7 @@ mod health;
 mod media;
 mod queue;
 mod store;
+mod workflow;
 
 pub use archive::SqliteArchive;
 pub use db::{Database, Durability, OpenError, SCHEMA_VERSION};

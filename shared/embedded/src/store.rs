@@ -163,6 +163,40 @@ impl TicketStore for SqliteStore {
             .await?)
     }
 
+    async fn find_ticket_by_conversation(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<Option<TicketId>, StoreError> {
+        let key = key.as_str().to_string();
+        Ok(self
+            .db
+            .call(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT ticket_id FROM conversation_keys WHERE key = ?1")?
+                    .query_row(params![key], |row| parsed(row, 0, TicketId::parse))
+                    .optional()?)
+            })
+            .await?)
+    }
+
+    async fn find_contact_by_identity(
+        &self,
+        identity: &Identity,
+    ) -> Result<Option<ContactId>, StoreError> {
+        let identity = identity.as_str().to_string();
+        Ok(self
+            .db
+            .call(move |conn| {
+                Ok(conn
+                    .prepare_cached(
+                        "SELECT contact_id FROM contact_identities WHERE identity = ?1",
+                    )?
+                    .query_row(params![identity], |row| parsed(row, 0, ContactId::parse))
+                    .optional()?)
+            })
+            .await?)
+    }
+
     async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError> {
         let id = id.clone();
         Ok(self.db.call(move |conn| read_contact(conn, &id)).await?)

@@ -46,3 +46,24 @@ mod event_ledger {
         )) as Arc<dyn EventLedger>
     });
 }
+
+mod workflow {
+    use std::sync::Arc;
+
+    use crossdesk_core::workflow::WorkflowStore;
+    use crossdesk_embedded::SqliteStore;
+
+    crossdesk_store_contract::workflow_contract_tests!(|| async {
+        Arc::new(SqliteStore::in_memory().expect("in-memory store")) as Arc<dyn WorkflowStore>
+    });
+
+    mod in_a_file {
+        use super::*;
+
+        crossdesk_store_contract::workflow_contract_tests!(|| async {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let store = SqliteStore::open(&dir.path().join("crossdesk.db")).expect("file store");
+            (Arc::new(store) as Arc<dyn WorkflowStore>, dir)
+        });
+    }
+}

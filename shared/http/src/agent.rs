@@ -9,6 +9,9 @@
 //! - `PATCH /api/tickets/{id}` `{"status": "open" | "pending" | "solved"}`
 //! - `GET /api/tickets/{id}/messages/{message_id}/attachments/{index}`: a short-lived link to
 //!   Crossdesk's copy of an attachment
+//!
+//! The two GETs of tickets answer with a strong `ETag` and `304` when `If-None-Match` names it
+//! (the console polls them); every answer carries `Cache-Control: no-store`.
 
 use std::sync::Arc;
 
@@ -20,12 +23,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use crossdesk_core::agent::{AgentDesk, AgentRef, ReplyRequest};
+use crossdesk_core::agent_workflow::{TicketUpdate, WorkFilter};
+use crossdesk_core::workflow::TicketKind;
 use crossdesk_core::{ChannelKind, MessageId, TicketFilter, TicketId, TicketStatus};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::AgentAuth;
+use crate::conditional::json_with_etag;
 use crate::error::ApiError;
 
 /// The largest agent API request body, in bytes.
@@ -52,11 +58,13 @@ pub fn agent_router(state: AgentState) -> Router {
             "/api/tickets/{id}/messages/{message_id}/attachments/{index}",
             get(get_attachment_link),
         )
+        .merge(crate::workflow::workflow_routes())
+        .layer(axum::middleware::map_response(crate::conditional::no_store))
         .with_state(Arc::new(state))
 }
 
 /// The authenticated agent; extracting it answers 401 for anyone else.
-struct Agent(AgentRef);
+pub(crate) struct Agent(pub(crate) AgentRef);
 
 impl FromRequestParts<Arc<AgentState>> for Agent {
     type Rejection = ApiError;
@@ -74,11 +82,17 @@ struct ListQuery {
     status: Option<String>,
     channel: Option<String>,
     limit: Option<String>,
+    assignee: Option<String>,
+    team: Option<String>,
+    tag: Option<String>,
+    kind: Option<String>,
+    sla: Option<String>,
 }
 
 async fn list_tickets(
     State(state): State<Arc<AgentState>>,
     _agent: Agent,
+    headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let status = query
@@ -108,23 +122,44 @@ async fn list_tickets(
         channel,
         limit,
     };
-    let tickets = state.desk.list_tickets(&filter).await?;
-    Ok(Json(json!({ "tickets": tickets })).into_response())
+    let kind = match query.kind.as_deref() {
+        None => None,
+        Some("conversation") => Some(TicketKind::Conversation),
+        Some("monitoring") => Some(TicketKind::Monitoring),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown kind `{other}` (expected conversation or monitoring)"
+            )))
+        }
+    };
+    let sla_breaching = match query.sla.as_deref() {
+        None => false,
+        Some("breaching") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown sla filter `{other}` (expected breaching)"
+            )))
+        }
+    };
+    let work = WorkFilter {
+        assignee: query.assignee,
+        team: query.team,
+        tag: query.tag,
+        kind,
+        sla_breaching,
+    };
+    let tickets = state.desk.list_work(&filter, &work).await?;
+    json_with_etag(&headers, &json!({ "tickets": tickets }))
 }
 
 async fn get_ticket(
     State(state): State<Arc<AgentState>>,
     _agent: Agent,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = ticket_id(&id)?;
-    Ok(Json(state.desk.ticket(&id).await?).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StatusChange {
-    status: TicketStatus,
+    json_with_etag(&headers, &state.desk.ticket(&id).await?)
 }
 
 async fn patch_ticket(
@@ -135,9 +170,14 @@ async fn patch_ticket(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = ticket_id(&id)?;
-    let change: StatusChange = json_body(&headers, body).await?;
-    let ticket = state.desk.set_status(&id, change.status).await?;
-    Ok(Json(ticket).into_response())
+    let change: TicketUpdate = json_body(&headers, body).await?;
+    if change == TicketUpdate::default() {
+        return Err(ApiError::bad_request(
+            "nothing to change: give status, priority, assignee, team, add_tags or remove_tags",
+        ));
+    }
+    state.desk.update_ticket(&id, &change).await?;
+    Ok(Json(state.desk.ticket(&id).await?).into_response())
 }
 
 async fn post_reply(
@@ -177,13 +217,16 @@ async fn get_attachment_link(
     Ok(Json(link).into_response())
 }
 
-fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
+pub(crate) fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
     TicketId::parse(raw)
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))
 }
 
 /// Reads a JSON body of at most [`MAX_API_BODY_BYTES`], with errors in the API's format.
-async fn json_body<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+pub(crate) async fn json_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<T, ApiError> {
     let bytes = crate::ingest::read_limited(body, headers, MAX_API_BODY_BYTES).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))

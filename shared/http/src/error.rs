@@ -16,6 +16,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong, for the person reading the answer.
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`), for a 429 or 503.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -25,7 +27,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error telling the caller to wait `seconds` (`Retry-After`).
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 400 with the given message.
@@ -51,7 +60,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

@@ -10,28 +10,34 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use crossdesk_aws::{
     sdk_config, AwsConfig, ChannelSecrets, DynamoEventLedger, DynamoTicketStore, S3Archive,
-    S3MediaStore, SesEmailSender, SqsQueue,
+    S3MediaStore, SesEmailSender, SesNotificationMailer, SqsQueue,
 };
 use crossdesk_channels::delivery::{ReplyDelivery, RetryPolicy};
 use crossdesk_channels::email_reply::EmailReplySettings;
 use crossdesk_channels::events_webhook::{Endpoint, EventRetryPolicy, EventsWebhook};
 use crossdesk_channels::media_fetch::{MediaSettings, XMediaCredentials};
+use crossdesk_channels::notify_webhook::SignedNotificationWebhook;
 use crossdesk_channels::senders::{human_agent_permission, SenderConfigError, SenderSettings};
 use crossdesk_channels::{ChatChannel, FacebookChannel, SignatureModes, TwitterChannel};
 use crossdesk_core::agent::AgentDesk;
+use crossdesk_core::agent_workflow::DeskWorkflow;
 use crossdesk_core::events::EventQueue;
 use crossdesk_core::health::InboundActivity;
 use crossdesk_core::mail_signature::EmailThreadKey;
 use crossdesk_core::mail_threading::EmailThreading;
 use crossdesk_core::media::AttachmentCollector;
+use crossdesk_core::notify::{NotificationSettings, Notifier};
 use crossdesk_core::reply_window::ReplyCapabilities;
+use crossdesk_core::settings::DeskSettings;
 use crossdesk_core::writer::TicketWriter;
 use crossdesk_core::{
     ChannelKind, Clock, EmailAddress, InboundQueue, Message, OutboundJob, RawArchive, SystemClock,
 };
+use crossdesk_http::chat_session::SessionKey;
+use crossdesk_http::notifications::{notifications_router, NotificationsApiState};
 use crossdesk_http::{
-    agent_router, events_router, webhook_router, AgentState, ChannelSlot, EventsApiState,
-    IngestState,
+    agent_router, chat_router, events_router, web_router, webhook_router, AgentState, ChannelSlot,
+    ChatApiSettings, ChatApiState, ConsoleAuth, EventsApiState, InMemoryRateLimiter, IngestState,
 };
 use secrecy::{ExposeSecret, SecretString};
 use thiserror::Error;
@@ -101,6 +107,11 @@ pub struct Deployment {
     pub events: Option<Arc<SqsQueue>>,
     /// Which endpoint has which event, and the events given up on (in the table).
     pub event_ledger: Arc<DynamoEventLedger>,
+    /// The desk's workflow (SLAs, personal data, handoff texts, canned responses), configured
+    /// by the desk settings (`CROSSDESK_SETTINGS`, see [`crate::settings`]).
+    pub desk: Arc<DeskWorkflow>,
+    /// The desk settings the workflow was configured with.
+    pub desk_settings: Arc<DeskSettings>,
 }
 
 impl Deployment {
@@ -108,8 +119,17 @@ impl Deployment {
     pub async fn load() -> Result<Self, DeployError> {
         let sdk = sdk_config().await;
         let mut config = AwsConfig::from_env()?;
-        // Events are emitted only while the events webhook has an endpoint to post them to.
-        if std::env::var("CROSSDESK_EVENTS_WEBHOOK_URL").map_or(true, |v| v.trim().is_empty()) {
+        // Events are emitted only while the events webhook has an endpoint to post them to, or
+        // agent notifications are on.
+        let desk_settings = crate::settings::desk_settings()?;
+        let notifying = desk_settings
+            .notifications
+            .clone()
+            .with_overrides(|name| std::env::var(name).ok())
+            .is_ok_and(|settings| settings.enabled);
+        if !notifying
+            && std::env::var("CROSSDESK_EVENTS_WEBHOOK_URL").map_or(true, |v| v.trim().is_empty())
+        {
             config.events_queue_url = None;
         }
         let secrets_client = aws_sdk_secretsmanager::Client::new(&sdk);
@@ -117,7 +137,35 @@ impl Deployment {
             std::env::var(name).ok()
         })
         .await?;
-        Ok(Self::assemble(sdk, config, secrets))
+        Self::assemble(sdk, config, secrets).with_desk_settings(&desk_settings)
+    }
+
+    /// The `[notifications]` desk settings with each `CROSSDESK_NOTIFY_*` variable set in `env`
+    /// taking precedence.
+    pub fn notification_settings(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<NotificationSettings, DeployError> {
+        self.desk_settings
+            .notifications
+            .clone()
+            .with_overrides(env)
+            .map_err(|e| DeployError::Invalid {
+                name: e.name,
+                reason: e.reason,
+            })
+    }
+
+    /// The same deployment with the desk workflow these settings configure.
+    pub fn with_desk_settings(mut self, settings: &DeskSettings) -> Result<Self, DeployError> {
+        let desk = DeskWorkflow::from_settings(settings, self.store.clone(), self.store.clone())
+            .map_err(|e| DeployError::Invalid {
+                name: "CROSSDESK_SETTINGS",
+                reason: e.to_string(),
+            })?;
+        self.desk = Arc::new(desk);
+        self.desk_settings = Arc::new(settings.clone());
+        Ok(self)
     }
 
     /// Builds the adapters over an SDK configuration, settings and secrets already loaded.
@@ -125,13 +173,19 @@ impl Deployment {
         let s3 = crossdesk_aws::s3::client(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+        let store = Arc::new(DynamoTicketStore::new(dynamo.clone(), &config.table_name));
+        let desk =
+            DeskWorkflow::from_settings(&DeskSettings::default(), store.clone(), store.clone())
+                .expect("the default desk settings are valid");
         Deployment {
+            desk: Arc::new(desk),
+            desk_settings: Arc::default(),
             events: config
                 .events_queue_url
                 .as_deref()
                 .map(|url| Arc::new(SqsQueue::new(sqs.clone(), url, s3.clone(), &config.bucket))),
             event_ledger: Arc::new(DynamoEventLedger::new(dynamo.clone(), &config.table_name)),
-            store: Arc::new(DynamoTicketStore::new(dynamo, &config.table_name)),
+            store,
             inbound: Arc::new(SqsQueue::new(
                 sqs.clone(),
                 &config.inbound_queue_url,
@@ -221,6 +275,54 @@ impl Deployment {
         Ok(webhook_router(state))
     }
 
+    /// The `ingest-chat` function's router: the chat webhook and the website widget's public
+    /// chat API (`/chat/api/…`), with settings from the process environment.
+    pub fn chat_router(&self) -> Result<axum::Router, DeployError> {
+        self.chat_router_with(|name| std::env::var(name).ok())
+    }
+
+    /// [`Deployment::chat_router`] with settings read through `env`. Visitor sessions are signed
+    /// with the secret's `chat_session_key` (without it the chat API answers 503: a key made
+    /// up per instance would not verify on the next one); `CROSSDESK_CHAT_ALLOWED_ORIGINS`
+    /// limits the browsers' origins. Rate limits count per Lambda instance, a first line
+    /// before API Gateway's route throttling.
+    pub fn chat_router_with(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<axum::Router, DeployError> {
+        let mut settings =
+            ChatApiSettings::from_lookup(&env).map_err(|e| DeployError::Invalid {
+                name: e.name,
+                reason: e.reason,
+            })?;
+        settings.session_key = match &self.secrets.chat_session_key {
+            Some(key) => {
+                Some(
+                    SessionKey::new(key.clone()).map_err(|reason| DeployError::Invalid {
+                        name: "chat_session_key",
+                        reason,
+                    })?,
+                )
+            }
+            None => {
+                warn!("the secret has no chat_session_key: the website chat API answers 503");
+                None
+            }
+        };
+        let api = chat_router(ChatApiState::new(
+            settings,
+            self.store.clone(),
+            self.inbound.clone(),
+            self.archive.clone(),
+            self.clock.clone(),
+            Arc::new(InMemoryRateLimiter::new()),
+        ))
+        .layer(axum::middleware::from_fn(
+            crate::client_ip::from_request_context,
+        ));
+        Ok(self.webhook_router_with(Webhook::Chat, env)?.merge(api))
+    }
+
     /// The agent API router, trusting the JWT authorizer's claims, with settings from the
     /// process environment.
     pub fn agent_router(&self) -> axum::Router {
@@ -237,9 +339,10 @@ impl Deployment {
             self.clock.clone(),
         )
         .with_reply_capabilities(ReplyCapabilities {
-            human_agent: human_agent_permission(env),
+            human_agent: human_agent_permission(&env),
         })
-        .with_media(self.media.clone());
+        .with_media(self.media.clone())
+        .with_workflow(self.desk.clone());
         let desk = match self.event_queue() {
             Some(events) => desk.with_events(events),
             None => desk,
@@ -254,6 +357,14 @@ impl Deployment {
             auth: Arc::new(JwtClaimsAuth),
         }))
         .merge(channels)
+        .merge(notifications_router(NotificationsApiState {
+            workflow: self.store.clone(),
+            auth: Arc::new(JwtClaimsAuth),
+        }))
+        // The console's files and its sign-in settings (public routes, no authorizer).
+        .merge(web_router(
+            ConsoleAuth::oidc_from_lookup(&env).unwrap_or(ConsoleAuth::Token),
+        ))
     }
 
     /// The events queue as the port producers publish to.
@@ -273,35 +384,72 @@ impl Deployment {
         let endpoints =
             Endpoint::parse_list(&env("CROSSDESK_EVENTS_WEBHOOK_URL").unwrap_or_default())
                 .map_err(|e| invalid("CROSSDESK_EVENTS_WEBHOOK_URL", e.to_string()))?;
-        if endpoints.is_empty() {
+        let notifications = self.notification_settings(&env)?;
+        if endpoints.is_empty() && !notifications.enabled {
             return Err(invalid(
                 "CROSSDESK_EVENTS_WEBHOOK_URL",
-                "no endpoint is set".into(),
+                "no endpoint is set (and CROSSDESK_NOTIFY_ENABLED is not true)".into(),
             ));
         }
-        let secret = self.secrets.events_webhook_secret.clone().ok_or_else(|| {
-            invalid(
-                "events_webhook_secret",
-                "the secret has no events_webhook_secret to sign events with".into(),
-            )
-        })?;
+        let secret = || {
+            self.secrets.events_webhook_secret.clone().ok_or_else(|| {
+                invalid(
+                    "events_webhook_secret",
+                    "the secret has no events_webhook_secret to sign events with".into(),
+                )
+            })
+        };
         let queue = self.events.clone().ok_or_else(|| {
             invalid(
                 "CROSSDESK_EVENTS_QUEUE_URL",
                 "the events queue is not set".into(),
             )
         })?;
-        let webhook = EventsWebhook::new(
-            endpoints,
-            secret,
-            self.event_ledger.clone(),
-            self.clock.clone(),
-            EventRetryPolicy::default(),
-        )
-        .map_err(|e| invalid("events_webhook_secret", e.to_string()))?;
+        let webhook = if endpoints.is_empty() {
+            None
+        } else {
+            Some(
+                EventsWebhook::new(
+                    endpoints,
+                    secret()?,
+                    self.event_ledger.clone(),
+                    self.clock.clone(),
+                    EventRetryPolicy::default(),
+                )
+                .map_err(|e| invalid("events_webhook_secret", e.to_string()))?,
+            )
+        };
+        let notifier = if notifications.enabled {
+            let mut notifier = Notifier::new(
+                notifications.clone(),
+                self.store.clone(),
+                self.store.clone(),
+                self.event_ledger.clone(),
+                self.clock.clone(),
+            );
+            match &notifications.from_address {
+                Some(from) => {
+                    notifier = notifier.with_mailer(Arc::new(SesNotificationMailer::new(
+                        aws_sdk_sesv2::Client::new(&self.sdk),
+                        from.clone(),
+                    )));
+                }
+                None => warn!("notification mail is off: CROSSDESK_NOTIFY_FROM is not set"),
+            }
+            if let Some(url) = &notifications.webhook_url {
+                // Signed with the events webhook's secret (one receiver-side secret to keep).
+                let webhook = SignedNotificationWebhook::new(url, secret()?, self.clock.clone())
+                    .map_err(|e| invalid("CROSSDESK_NOTIFY_WEBHOOK_URL", e.to_string()))?;
+                notifier = notifier.with_webhook(Arc::new(webhook));
+            }
+            Some(notifier)
+        } else {
+            None
+        };
         Ok(EventSender {
             decoder: queue,
             webhook,
+            notifier,
         })
     }
 
@@ -338,6 +486,7 @@ impl Deployment {
                 secrets.twitter_access_secret.as_ref(),
             ));
         let writer = TicketWriter::new(self.store.clone())
+            .with_triage(self.desk.triage.clone())
             .with_email_threading(threading)
             .with_inbound_activity(Arc::new(InboundActivity::new(self.store.clone())))
             .with_attachments(AttachmentCollector::new(
@@ -382,6 +531,8 @@ impl Deployment {
             twitter_access_token: s.twitter_access_token.clone(),
             twitter_access_secret: s.twitter_access_secret.clone(),
             chat_secret: s.chat_secret.clone(),
+            // `ingest-chat` serves the website widget: its sessions' replies need no callback.
+            chat_widget: true,
             ..SenderSettings::default()
         }
         .with_urls_from(get)?;

@@ -1,5 +1,5 @@
 //! The event sender's batch: posts each outgoing event of the standard events queue to the
-//! configured endpoints, reporting partial batch failures, so an event some endpoint should get
+//! configured endpoints and hands it to the agent notifier, reporting partial batch failures, so an event some endpoint should get
 //! later is handed back to the queue with the sender's backoff as its visibility timeout while
 //! the rest of the batch is done.
 
@@ -11,6 +11,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use crossdesk_aws::SqsQueue;
 use crossdesk_channels::events_webhook::{EventOutcome, EventsWebhook};
 use crossdesk_core::events::OutgoingEvent;
+use crossdesk_core::notify::{Notifier, NotifyOutcome};
 use tracing::warn;
 
 use crate::sqs::process_in_order;
@@ -39,13 +40,15 @@ impl EventDecoder for SqsQueue {
     }
 }
 
-/// The event sender's parts: the decoder of events bodies and the webhook.
+/// The event sender's parts: the decoder of events bodies, the webhook and the notifier.
 #[derive(Clone)]
 pub struct EventSender {
     /// Decodes bodies and hands records back.
     pub decoder: Arc<dyn EventDecoder>,
-    /// Posts events.
-    pub webhook: EventsWebhook,
+    /// Posts events (`None` while only agent notifications are on).
+    pub webhook: Option<EventsWebhook>,
+    /// Notifies agents (`None` while notifications are off).
+    pub notifier: Option<Notifier>,
 }
 
 /// Works one batch: each record is one round of its event (the round is the record's
@@ -63,9 +66,28 @@ pub async fn send_events_batch(event: SqsEvent, sender: &EventSender) -> SqsBatc
             .get("ApproximateReceiveCount")
             .and_then(|n| n.parse().ok())
             .unwrap_or(1);
-        match sender.webhook.deliver(&event, attempt).await {
-            Ok(EventOutcome::Delivered) | Ok(EventOutcome::Failed(_)) => Ok(()),
-            Ok(EventOutcome::RetryLater { after }) => {
+        let mut later: Option<Duration> = None;
+        if let Some(webhook) = &sender.webhook {
+            match webhook.deliver(&event, attempt).await {
+                Ok(EventOutcome::Delivered) | Ok(EventOutcome::Failed(_)) => {}
+                Ok(EventOutcome::RetryLater { after }) => later = Some(after),
+                Err(e) => return Err(format!("retryable: {e}")),
+            }
+        }
+        if let Some(notifier) = &sender.notifier {
+            match notifier.handle(&event).await {
+                // Back when the notification digest is due.
+                Ok(NotifyOutcome::Deferred { after }) => {
+                    later = Some(later.map_or(after, |l| l.min(after)));
+                }
+                Ok(_) => {}
+                Err(e) if e.is_retryable() => return Err(format!("retryable: {e}")),
+                Err(e) => warn!(error = %e, "notification given up on"),
+            }
+        }
+        match later {
+            None => Ok(()),
+            Some(after) => {
                 if let Some(receipt) = record.receipt_handle.as_deref() {
                     if let Err(e) = sender.decoder.retry_later(receipt, after).await {
                         // The record still comes back, after the visibility timeout.
@@ -74,7 +96,6 @@ pub async fn send_events_batch(event: SqsEvent, sender: &EventSender) -> SqsBatc
                 }
                 Err(format!("retry in {} s", after.as_secs()))
             }
-            Err(e) => Err(format!("retryable: {e}")),
         }
     })
     .await

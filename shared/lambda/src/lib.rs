@@ -7,11 +7,15 @@
 //! one of these (or a router from `crossdesk-http`) to the Lambda runtime.
 
 pub mod auth;
+pub mod client_ip;
 pub mod deploy;
 pub mod events;
 pub mod health;
 pub mod metrics;
+pub mod monitoring;
 pub mod ses;
+pub mod settings;
+pub mod sla;
 pub mod sqs;
 
 pub use auth::JwtClaimsAuth;

@@ -1579,23 +1579,26 @@ pub async fn echo_naming_a_message_that_is_no_reply_is_stored_on_its_own(
 // ---------------------------------------------------------------------------------------------
 // Contacts
 
-/// The same email address on email and chat leads to one contact holding both identities.
-pub async fn same_email_on_email_and_chat_is_one_contact(store: Arc<dyn TicketStore>) {
+/// The same (verified) email address is one contact, whatever its case; an address a chat
+/// visitor types is unverified and links nothing.
+pub async fn the_same_email_is_one_contact_and_a_chat_email_is_not(store: Arc<dyn TicketStore>) {
     let w = writer(&store);
     let mail = M::email("Alex@Example.com", "a1@mail.example")
         .named("Alex Doe")
         .at(0)
         .build();
     let (t1, _, _) = write_stored(&w, &mail).await;
-    let chat = M::chat("s1", "visitor-7", "c1")
-        .author_email("alex@example.com")
-        .at(60)
+    let again = M::email("alex@example.com", "a2@mail.example")
+        .at(30)
         .build();
-    let (t2, _, _) = write_stored(&w, &chat).await;
-    assert_ne!(t1, t2, "two conversations, two tickets");
+    let (t2, _, _) = write_stored(&w, &again).await;
+    assert_ne!(t1, t2, "two mail threads, two tickets");
     let c1 = ticket(&store, &t1).await.contact_id;
-    let c2 = ticket(&store, &t2).await.contact_id;
-    assert_eq!(c1, c2, "one customer, one contact");
+    assert_eq!(
+        c1,
+        ticket(&store, &t2).await.contact_id,
+        "one customer, one contact"
+    );
     let contact = store
         .get_contact(&c1)
         .await
@@ -1611,11 +1614,21 @@ pub async fn same_email_on_email_and_chat_is_one_contact(store: Arc<dyn TicketSt
             .collect::<Vec<_>>(),
         ["alex@example.com"]
     );
-    let identities: BTreeSet<&str> = contact.identities.iter().map(Identity::as_str).collect();
-    assert_eq!(
-        identities,
-        BTreeSet::from(["email:alex@example.com", "chat:visitor-7"])
-    );
+
+    let chat = M::chat("s1", "visitor-7", "c1")
+        .author_email("alex@example.com")
+        .at(60)
+        .build();
+    let (t3, _, _) = write_stored(&w, &chat).await;
+    let c3 = ticket(&store, &t3).await.contact_id;
+    assert_ne!(c1, c3, "a typed chat email is not proof of identity");
+    let visitor = store
+        .get_contact(&c3)
+        .await
+        .expect("get_contact")
+        .expect("contact");
+    let identities: BTreeSet<&str> = visitor.identities.iter().map(Identity::as_str).collect();
+    assert_eq!(identities, BTreeSet::from(["chat:visitor-7"]));
 }
 
 /// Different customers are different contacts.

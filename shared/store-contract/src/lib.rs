@@ -24,6 +24,7 @@ pub mod builder;
 pub mod contract;
 pub mod events;
 pub mod health;
+pub mod workflow;
 
 pub use builder::{at, MessageBuilder};
 
@@ -110,7 +111,7 @@ macro_rules! store_contract_tests {
             echo_confirms_a_reply_left_unknown,
             echo_sent_outside_crossdesk_is_stored_once_as_outbound,
             echo_naming_a_message_that_is_no_reply_is_stored_on_its_own,
-            same_email_on_email_and_chat_is_one_contact,
+            the_same_email_is_one_contact_and_a_chat_email_is_not,
             different_customers_are_different_contacts,
             resolve_contact_adds_missing_identities,
             resolve_contact_never_merges_contacts,

@@ -1,0 +1,465 @@
+//! What the desk does with a message beyond storing it: the working state of its ticket.
+//!
+//! - Before the message is stored: personal data in a public customer message is found and
+//!   flagged on the message ([`crate::personal_data`]).
+//! - Where it goes: a customer known to Crossdesk who writes in a new conversation (a DM after
+//!   a tweet) continues in their open ticket when it was active within the continuation window;
+//!   a merged contact's messages count as the contact they were merged into.
+//! - After it is stored: the ticket's workflow is created the first time (kind, SLA targets,
+//!   [`crate::sla`]) and updated with each message (personal-data flag, the text similar
+//!   tickets are found by, the similar tickets themselves, the first response).
+//!
+//! Every step is idempotent: a duplicate delivery runs the post-store step again, so a writer
+//! that died between storing a message and updating its workflow is healed by the redelivery.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tracing::{debug, warn};
+
+use crate::ids::{ContactId, TicketId};
+use crate::model::{ChannelKind, Direction, Identity, Message, Ticket, TicketStatus, Visibility};
+use crate::personal_data::{message_personal_data, PersonalDataDetector};
+use crate::ports::{StoreError, TicketStore};
+use crate::similar::{search_text, SimilarityIndex};
+use crate::sla::SlaPolicies;
+use crate::workflow::{
+    LinkSuggestion, Priority, TicketKind, TicketWorkflow, Versioned, WorkflowQuery, WorkflowStore,
+};
+
+/// How many similar tickets a ticket lists.
+pub const SIMILAR_TICKETS: usize = 5;
+
+/// How long after being solved a ticket still counts as "recently solved" for similarity.
+pub const RECENTLY_SOLVED: TimeDelta = TimeDelta::days(30);
+
+/// How many tickets similarity compares a message with (the most recently active).
+pub const SIMILARITY_CANDIDATES: usize = crate::ports::MAX_LIST_LIMIT;
+
+/// How often a lost compare-and-set of a workflow is retried before giving up.
+const CAS_ATTEMPTS: u32 = 16;
+
+/// The desk's reading of messages: personal data, SLA targets, similar tickets, continuation.
+pub struct Triage {
+    workflows: Arc<dyn WorkflowStore>,
+    tickets: Arc<dyn TicketStore>,
+    detector: Arc<PersonalDataDetector>,
+    sla: Arc<SlaPolicies>,
+    continue_within: TimeDelta,
+}
+
+impl Triage {
+    /// Triage over these stores, with this detector and these SLA policies; a known customer's
+    /// new conversation continues their ticket active within `continue_within`.
+    pub fn new(
+        workflows: Arc<dyn WorkflowStore>,
+        tickets: Arc<dyn TicketStore>,
+        detector: Arc<PersonalDataDetector>,
+        sla: Arc<SlaPolicies>,
+        continue_within: TimeDelta,
+    ) -> Self {
+        Triage {
+            workflows,
+            tickets,
+            detector,
+            sla,
+            continue_within,
+        }
+    }
+
+    /// The workflow store.
+    pub fn workflows(&self) -> &Arc<dyn WorkflowStore> {
+        &self.workflows
+    }
+
+    /// The message with the personal data found in it flagged; `None` when there is none.
+    pub fn annotate(&self, message: &Message) -> Option<Message> {
+        let found = message_personal_data(&self.detector, message);
+        if found.is_empty() || found == message.personal_data {
+            return None;
+        }
+        let mut flagged = message.clone();
+        flagged.personal_data = found;
+        Some(flagged)
+    }
+
+    /// The contact a contact stands for: the one it was merged into, or itself.
+    pub async fn effective_contact(&self, contact: ContactId) -> Result<ContactId, StoreError> {
+        Ok(self
+            .workflows
+            .contact_links(&contact)
+            .await?
+            .merged_into
+            .unwrap_or(contact))
+    }
+
+    /// The contact and every contact merged into it.
+    pub async fn contact_family(&self, contact: &ContactId) -> Result<Vec<ContactId>, StoreError> {
+        let links = self.workflows.contact_links(contact).await?;
+        let mut family = vec![contact.clone()];
+        family.extend(links.merged);
+        Ok(family)
+    }
+
+    /// Records that a chat visitor gave an email address another contact holds: the two may be
+    /// one person, but chat input is unverified, so an agent decides.
+    pub async fn suggest_from_chat(
+        &self,
+        message: &Message,
+        contact: &ContactId,
+    ) -> Result<(), StoreError> {
+        if message.channel != ChannelKind::Chat || message.direction != Direction::Inbound {
+            return Ok(());
+        }
+        let Some(email) = &message.author.email else {
+            return Ok(());
+        };
+        let identity = Identity::email(email);
+        let Some(owner) = self.tickets.find_contact_by_identity(&identity).await? else {
+            return Ok(());
+        };
+        let owner = self.effective_contact(owner).await?;
+        if &owner == contact {
+            return Ok(());
+        }
+        debug!(%contact, other = %owner, "chat visitor gave a known email: link suggested");
+        self.workflows
+            .suggest_link(
+                contact,
+                &LinkSuggestion {
+                    contact_id: owner,
+                    identity,
+                    at: message.received_at,
+                },
+            )
+            .await
+    }
+
+    /// Records that a mail from `sender` joined a ticket of another contact (a customer invited
+    /// from social to mail): the two may be one person, and an agent decides.
+    async fn suggest_from_mail(
+        &self,
+        message: &Message,
+        sender: &ContactId,
+        ticket: &Ticket,
+    ) -> Result<(), StoreError> {
+        if message.channel != ChannelKind::Email || message.direction != Direction::Inbound {
+            return Ok(());
+        }
+        let Some(email) = &message.author.email else {
+            return Ok(());
+        };
+        let owner = self.effective_contact(ticket.contact_id.clone()).await?;
+        if &owner == sender {
+            return Ok(());
+        }
+        self.workflows
+            .suggest_link(
+                &owner,
+                &LinkSuggestion {
+                    contact_id: sender.clone(),
+                    identity: Identity::email(email),
+                    at: message.received_at,
+                },
+            )
+            .await
+    }
+
+    /// The ticket a customer's message in a conversation Crossdesk has not seen yet continues:
+    /// the contact's most recently active ticket that is not solved, when it was active within
+    /// the continuation window. Email is left to the email threading rules.
+    pub async fn continuation(
+        &self,
+        message: &Message,
+        contact: &ContactId,
+    ) -> Result<Option<TicketId>, StoreError> {
+        if message.direction != Direction::Inbound
+            || message.channel == ChannelKind::Email
+            || message.monitoring
+            || self.continue_within <= TimeDelta::zero()
+        {
+            return Ok(None);
+        }
+        let key = match message.conversation.key(message.channel) {
+            Ok(key) => key,
+            Err(_) => return Ok(None),
+        };
+        if self
+            .tickets
+            .find_ticket_by_conversation(&key)
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let family = self.contact_family(contact).await?;
+        let candidates = self
+            .workflows
+            .list_workflows(&WorkflowQuery {
+                contacts: family,
+                limit: 10,
+                ..WorkflowQuery::default()
+            })
+            .await?;
+        let since = message.received_at - self.continue_within;
+        for workflow in candidates {
+            if workflow.kind == TicketKind::Monitoring {
+                continue;
+            }
+            let Some(ticket) = self.tickets.get_ticket(&workflow.ticket_id).await? else {
+                continue;
+            };
+            if ticket.status != TicketStatus::Solved && ticket.updated_at >= since {
+                debug!(ticket_id = %ticket.id, "new conversation continues the customer's open ticket");
+                return Ok(Some(ticket.id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Brings the workflow of `ticket` up to date with a message stored in it, whose customer
+    /// was resolved to `sender`; suggests linking `sender` with the ticket's contact when a chat
+    /// visitor or a mail joined a ticket of another contact.
+    pub async fn after_store(
+        &self,
+        ticket: &TicketId,
+        message: &Message,
+        sender: &ContactId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(stored_ticket) = self.tickets.get_ticket(ticket).await? else {
+            return Ok(());
+        };
+        self.suggest_from_chat(message, sender).await?;
+        self.suggest_from_mail(message, sender, &stored_ticket)
+            .await?;
+        let customer_words = is_customer_words(message);
+        let (text, similar) = if customer_words {
+            // Recomputed from every customer message, so a redelivery changes nothing.
+            let messages = self.tickets.list_messages(ticket).await?;
+            let customer: Vec<&Message> =
+                messages.iter().filter(|m| is_customer_words(m)).collect();
+            let words = std::iter::once(stored_ticket.subject.as_str())
+                .chain(customer.iter().map(|m| m.text.as_str()));
+            // Similar tickets are searched when the customer's question arrives (the first
+            // message); `GET …/similar` searches again with the whole conversation. Searching on
+            // every message would read the candidates' texts each time.
+            let similar = if customer.len() == 1 {
+                let query = format!("{}\n{}", stored_ticket.subject, message.text);
+                Some(
+                    self.similar_to(&stored_ticket, &query, message.received_at)
+                        .await?,
+                )
+            } else {
+                None
+            };
+            (Some(search_text(words)), similar)
+        } else {
+            (None, None)
+        };
+        self.update(&stored_ticket, now, |workflow| {
+            let mut changed = false;
+            if message.monitoring && workflow.kind != TicketKind::Monitoring {
+                workflow.kind = TicketKind::Monitoring;
+                changed = true;
+            }
+            for kind in &message.personal_data {
+                if !workflow.personal_data.contains(kind) {
+                    workflow.personal_data.push(kind.clone());
+                    workflow.personal_data.sort();
+                    changed = true;
+                }
+            }
+            if let Some(text) = &text {
+                if text != &workflow.search_text {
+                    workflow.search_text = text.clone();
+                    changed = true;
+                }
+            }
+            if let Some(similar) = &similar {
+                if &workflow.similar != similar {
+                    workflow.similar = similar.clone();
+                    changed = true;
+                }
+            }
+            if is_first_response(message) && workflow.sla.first_response_at.is_none() {
+                workflow.sla.first_response_at = Some(message.sent_at);
+                changed = true;
+            }
+            changed
+        })
+        .await
+    }
+
+    /// Records the first response an agent gave on a ticket (a reply queued through Crossdesk).
+    pub async fn responded(&self, ticket: &Ticket, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.update(ticket, at, |workflow| {
+            if workflow.sla.first_response_at.is_some() {
+                return false;
+            }
+            workflow.sla.first_response_at = Some(at);
+            true
+        })
+        .await
+    }
+
+    /// Records a status change: solving sets the resolution time.
+    pub async fn status_changed(
+        &self,
+        ticket: &Ticket,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.update(ticket, at, |workflow| match ticket.status {
+            TicketStatus::Solved => {
+                workflow.sla.resolved_at = Some(at);
+                true
+            }
+            _ if workflow.sla.resolved_at.is_some() => {
+                workflow.sla.resolved_at = None;
+                true
+            }
+            _ => false,
+        })
+        .await
+    }
+
+    /// The workflow of a ticket: the stored one, or the one it gets when first written.
+    pub async fn workflow_of(&self, ticket: &Ticket) -> Result<TicketWorkflow, StoreError> {
+        Ok(match self.workflows.workflow(&ticket.id).await? {
+            Some(stored) => stored.value,
+            None => self.initial(ticket, None).await?,
+        })
+    }
+
+    /// Applies `change` to the workflow of `ticket` (created first when missing) with
+    /// compare-and-set, retrying lost races. `change` returns whether it changed anything.
+    pub async fn update(
+        &self,
+        ticket: &Ticket,
+        now: DateTime<Utc>,
+        change: impl Fn(&mut TicketWorkflow) -> bool + Send + Sync,
+    ) -> Result<(), StoreError> {
+        for _ in 0..CAS_ATTEMPTS {
+            let (mut workflow, expected, created) =
+                match self.workflows.workflow(&ticket.id).await? {
+                    Some(Versioned { value, version }) => (value, Some(version), false),
+                    None => (self.initial(ticket, None).await?, None, true),
+                };
+            if !change(&mut workflow) && !created {
+                return Ok(());
+            }
+            workflow.updated_at = now.max(workflow.updated_at);
+            if self.workflows.save_workflow(&workflow, expected).await? {
+                return Ok(());
+            }
+        }
+        warn!(ticket_id = %ticket.id, "workflow update lost every race");
+        Err(StoreError::Conflict(format!(
+            "the workflow of ticket {} changed too often to update",
+            ticket.id
+        )))
+    }
+
+    /// The workflow a ticket starts with: its kind, and the SLA targets of the channel and
+    /// visibility of its first message at the given (or default) priority.
+    async fn initial(
+        &self,
+        ticket: &Ticket,
+        priority: Option<Priority>,
+    ) -> Result<TicketWorkflow, StoreError> {
+        let messages = self.tickets.list_messages(&ticket.id).await?;
+        let first = messages.iter().find(|m| m.direction == Direction::Inbound);
+        let mut workflow = TicketWorkflow::new(
+            ticket.id.clone(),
+            ticket.contact_id.clone(),
+            ticket.channel,
+            ticket.created_at,
+        );
+        workflow.priority = priority.unwrap_or_default();
+        if first.is_some_and(|m| m.monitoring) {
+            workflow.kind = TicketKind::Monitoring;
+        }
+        let visibility = first.map_or(Visibility::Private, |m| m.visibility);
+        let start = first.map_or(ticket.created_at, |m| m.received_at);
+        self.apply_sla(&mut workflow, visibility, start);
+        if let Some(responded) = messages.iter().find(|m| is_first_response(m)) {
+            workflow.sla.first_response_at = Some(responded.sent_at);
+        }
+        let mut kinds: BTreeSet<_> = BTreeSet::new();
+        for message in &messages {
+            kinds.extend(message.personal_data.iter().cloned());
+        }
+        workflow.personal_data = kinds.into_iter().collect();
+        Ok(workflow)
+    }
+
+    /// Sets the SLA targets of a workflow from its channel, the visibility of the customer's
+    /// first message, its priority and when that message arrived.
+    pub fn apply_sla(
+        &self,
+        workflow: &mut TicketWorkflow,
+        visibility: Visibility,
+        start: DateTime<Utc>,
+    ) {
+        let (policy, due) =
+            self.sla
+                .first_response_due(workflow.channel, visibility, workflow.priority, start);
+        workflow.sla.policy = Some(policy);
+        workflow.sla.first_response_due = Some(due);
+    }
+
+    /// Up to [`SIMILAR_TICKETS`] open or recently solved tickets (as of `now`) whose
+    /// customers wrote something similar to `query`, best first; `ticket` itself left out.
+    pub async fn similar_to(
+        &self,
+        ticket: &Ticket,
+        query: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::workflow::SimilarTicket>, StoreError> {
+        let candidates = self
+            .workflows
+            .list_workflows(&WorkflowQuery {
+                limit: SIMILARITY_CANDIDATES,
+                ..WorkflowQuery::default()
+            })
+            .await?;
+        let index: SimilarityIndex = candidates
+            .iter()
+            .filter(|c| c.kind == TicketKind::Conversation && !c.search_text.is_empty())
+            .map(|c| (c.ticket_id.clone(), String::new(), c.search_text.as_str()))
+            .collect();
+        let ranked = index.search(query, SIMILAR_TICKETS * 3, Some(&ticket.id));
+        let mut similar = Vec::with_capacity(SIMILAR_TICKETS);
+        let recent = now - RECENTLY_SOLVED;
+        for found in ranked {
+            let Some(other) = self.tickets.get_ticket(&found.ticket_id).await? else {
+                continue;
+            };
+            if other.status == TicketStatus::Solved && other.updated_at < recent {
+                continue;
+            }
+            similar.push(crate::workflow::SimilarTicket {
+                subject: other.subject,
+                ..found
+            });
+            if similar.len() == SIMILAR_TICKETS {
+                break;
+            }
+        }
+        Ok(similar)
+    }
+}
+
+/// Whether a message is the customer's own words (what similar tickets are found by).
+fn is_customer_words(message: &Message) -> bool {
+    message.direction == Direction::Inbound
+        && !message.internal_note
+        && !message.is_automatic()
+        && !message.text.trim().is_empty()
+}
+
+/// Whether a message answers the customer: an outbound message that is not an internal note.
+fn is_first_response(message: &Message) -> bool {
+    message.direction == Direction::Outbound && !message.internal_note
+}
