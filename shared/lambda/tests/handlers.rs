@@ -18,7 +18,7 @@ use crossdesk_lambda::sqs::{deliver_batch, write_batch};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use lambda_http::request::LambdaRequest;
 use secrecy::SecretString;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 /// The time the signed sample requests were made (2026-11-20T10:00:00Z).
@@ -1179,4 +1179,67 @@ async fn ticket_writer_copies_attachments_to_the_bucket_and_the_agent_api_links_
     let file = reqwest::get(url).await.unwrap();
     assert_eq!(file.status(), 200);
     assert_eq!(file.bytes().await.unwrap().as_ref(), PNG);
+}
+
+#[tokio::test]
+async fn agent_api_works_tickets_through_the_workflow_on_dynamodb() {
+    let d = deployment().await;
+    let text = facebook_messages("facebook/messenger-text.json").remove(0);
+    let (_, writer) = d.ticket_writer(|_| None).unwrap();
+    writer.write(&text).await.unwrap();
+    let (status, body) = invoke(
+        d.agent_router(),
+        &event_file("aws/apigw-v2-agent-list-tickets.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    let ticket = &listed["tickets"][0];
+    let id = ticket["id"].as_str().unwrap().to_string();
+    let contact = ticket["contact"]["id"].as_str().unwrap().to_string();
+    // The writer gave the ticket its workflow: a direct-message SLA target.
+    assert_eq!(
+        ticket["workflow"]["sla"]["policy"], "direct/normal",
+        "{ticket:#}"
+    );
+
+    let patch = json!({"assignee": "agent-7", "add_tags": ["Billing"]});
+    let (status, body) = invoke(
+        d.agent_router(),
+        &agent_request("PATCH", &format!("/api/tickets/{id}"), Some(patch)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let view: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(view["workflow"]["assignee"], "agent-7");
+    assert_eq!(view["workflow"]["tags"], json!(["billing"]));
+
+    let note = json!({"text": "Check the contract first."});
+    let (status, body) = invoke(
+        d.agent_router(),
+        &agent_request("POST", &format!("/api/tickets/{id}/notes"), Some(note)),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        drain(&d, &d.config.outbound_queue_url).await.is_empty(),
+        "a note is never queued"
+    );
+
+    let (status, body) = invoke(
+        d.agent_router(),
+        &agent_request("GET", &format!("/api/contacts/{contact}"), None),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let contact: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(contact["tickets"][0]["id"], id.as_str());
+
+    let prefs = json!({"email": "agent7@example.com", "events": ["ticket.created"]});
+    let (status, body) = invoke(
+        d.agent_router(),
+        &agent_request("PUT", "/api/agents/me/notifications", Some(prefs)),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
 }
