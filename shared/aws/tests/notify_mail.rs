@@ -6,6 +6,9 @@ use crossdesk_aws::sdk_config;
 use crossdesk_core::notify::{NotificationMail, NotificationMailer, NotifySendError};
 use crossdesk_core::EmailAddress;
 
+#[path = "../../../tests/common/moto_ses.rs"]
+mod moto_ses;
+
 fn mail(to: &str) -> NotificationMail {
     NotificationMail {
         to: EmailAddress::parse(to).unwrap(),
@@ -14,24 +17,9 @@ fn mail(to: &str) -> NotificationMail {
     }
 }
 
-/// The messages moto's SES backend keeps, as its `/moto-api/data.json` dump shows them.
-async fn sent_messages(endpoint: &str) -> Vec<serde_json::Value> {
-    let dump: serde_json::Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    dump["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn sends_simple_mail_from_a_verified_identity() {
-    let endpoint =
-        std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with moto (make test)");
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with moto (make test)");
     let sdk = sdk_config().await;
     let ses = aws_sdk_sesv2::Client::new(&sdk);
     let suffix = uuid::Uuid::now_v7().simple().to_string();
@@ -54,10 +42,10 @@ async fn sends_simple_mail_from_a_verified_identity() {
     let to = format!("agent-{suffix}@acme.example");
     mailer.send(&mail(&to)).await.unwrap();
     assert_eq!(quota().await, before + 1.0, "SES counted one mail");
-    let kept = sent_messages(&endpoint).await;
+    let kept = moto_ses::ses_sent(None).await;
     let ours: Vec<_> = kept
         .iter()
-        .filter(|m| m["destinations"]["ToAddresses"][0] == to.as_str())
+        .filter(|m| m["kind"] == "Message" && m["destinations"]["ToAddresses"][0] == to.as_str())
         .collect();
     assert_eq!(ours.len(), 1, "{kept:?}");
     assert_eq!(ours[0]["source"], from.as_str());
