@@ -1,5 +1,6 @@
 //! The local stack's agent notifications (`CROSSDESK_NOTIFY_ENABLED=true`): the notifier the
-//! events worker hands every event to, its mail and webhook, and the chat waiting check.
+//! events worker hands every event to, and its mail and webhook (the chat waiting check runs
+//! in the scheduled watch, [`crate::sla`]).
 //!
 //! Mail: on the embedded backend every notification mail is written to
 //! `<data dir>/notifications/<UTC time>-<recipient>.eml` (a plain RFC 5322 message any mail
@@ -11,29 +12,21 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use crossdesk_aws::SesNotificationMailer;
 use crossdesk_channels::notify_webhook::SignedNotificationWebhook;
-use crossdesk_core::events::{EventLedger, EventQueue};
-use crossdesk_core::notify::{
-    ChatWaitingCheck, NotificationMail, NotificationMailer, Notifier, NotifySendError,
-};
+use crossdesk_core::events::EventLedger;
+use crossdesk_core::notify::{NotificationMail, NotificationMailer, Notifier, NotifySendError};
 use crossdesk_core::workflow::WorkflowStore;
 use crossdesk_core::{Clock, TicketStore};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{Backend, LocalConfig};
 
 /// The sender of spooled mail when `CROSSDESK_NOTIFY_FROM` is unset.
 const LOCAL_FROM: &str = "notifications@crossdesk.localhost";
-
-/// How often the local stack looks for chats waiting for an answer.
-const CHAT_CHECK_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Writes notification mail to a folder instead of sending it.
 pub struct SpoolMailer {
@@ -135,35 +128,6 @@ pub async fn notifier(
         notifier = notifier.with_webhook(Arc::new(webhook));
     }
     Ok(Some(notifier))
-}
-
-/// Runs [`ChatWaitingCheck`] every 30 seconds until shutdown.
-pub fn spawn_chat_waiting_check(
-    config: &LocalConfig,
-    tickets: Arc<dyn TicketStore>,
-    events: Arc<dyn EventQueue>,
-    clock: Arc<dyn Clock>,
-    mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    let check = ChatWaitingCheck::new(config.notifications.clone(), tickets, events);
-    tokio::spawn(async move {
-        loop {
-            match check.run_once(clock.now()).await {
-                Ok(report) if report.raised > 0 => {
-                    info!(raised = report.raised, "chats waiting for an answer");
-                }
-                Ok(_) => {}
-                Err(e) => warn!(error = %e, "chat waiting check failed; next run retries"),
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(CHAT_CHECK_INTERVAL) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-        }
-    })
 }
 
 #[cfg(test)]

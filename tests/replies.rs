@@ -3,99 +3,17 @@
 //! on the message.
 
 mod common;
+#[path = "common/fake_platform.rs"]
+mod fake_platform;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Router;
 use chrono::{DateTime, Utc};
 use common::{Backend, Stack, AGENT_TOKEN, CHAT_SECRET};
 use crossdesk_channels::{Channel, ChatChannel, Headers, WebhookRequest};
+use fake_platform::FakePlatform;
 use reqwest::Method;
 use serde_json::{json, Value};
-
-/// One request the fake platform received.
-#[derive(Debug, Clone)]
-struct Recorded {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Recorded {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("a JSON body")
-    }
-}
-
-/// A fake platform API: records every request and answers from a script (the last answer
-/// repeats).
-#[derive(Clone)]
-struct FakePlatform {
-    recorded: Arc<Mutex<Vec<Recorded>>>,
-    answers: Arc<Mutex<Vec<(u16, Value)>>>,
-    base: String,
-}
-
-impl FakePlatform {
-    async fn start(answers: Vec<(u16, Value)>) -> FakePlatform {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let fake = FakePlatform {
-            recorded: Arc::default(),
-            answers: Arc::new(Mutex::new(answers)),
-            base: format!("http://{}", listener.local_addr().unwrap()),
-        };
-        let app = Router::new().fallback(record).with_state(fake.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        fake
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.recorded.lock().unwrap().clone()
-    }
-}
-
-async fn record(State(fake): State<FakePlatform>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap()
-        .to_vec();
-    fake.recorded.lock().unwrap().push(Recorded {
-        method: parts.method.to_string(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_string()))
-            .collect(),
-        body,
-    });
-    let (status, body) = {
-        let mut answers = fake.answers.lock().unwrap();
-        if answers.len() > 1 {
-            answers.remove(0)
-        } else {
-            answers[0].clone()
-        }
-    };
-    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
-}
 
 /// Waits until the reply's delivery leaves `queued` (15 s at most) and returns it.
 async fn settled_delivery(stack: &Stack, ticket: &str, message: &str) -> Value {

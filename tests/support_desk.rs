@@ -4,11 +4,14 @@
 //! and contact merges, configured by a `crossdesk.toml`.
 
 mod common;
+#[path = "common/fake_platform.rs"]
+mod fake_platform;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Backend, Stack};
+use fake_platform::FakePlatform;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -31,17 +34,19 @@ text = "Hi {{customer.first_name}}, your refund for {{ticket.subject}} is on its
 "#;
 
 fn start(backend: Backend, dir: &Path) -> Stack {
+    start_with(backend, dir, &[])
+}
+
+/// [`start`] with more environment variables.
+fn start_with(backend: Backend, dir: &Path, env: &[(&str, String)]) -> Stack {
     let settings = dir.join("crossdesk.toml");
     std::fs::write(&settings, SETTINGS).unwrap();
-    Stack::start_env(
-        backend,
-        dir,
-        &[],
-        &[
-            ("CROSSDESK_CONFIG", settings.display().to_string()),
-            ("CROSSDESK_EMAIL_FROM", "support@sample.example".into()),
-        ],
-    )
+    let mut all = vec![
+        ("CROSSDESK_CONFIG", settings.display().to_string()),
+        ("CROSSDESK_EMAIL_FROM", "support@sample.example".into()),
+    ];
+    all.extend(env.iter().cloned());
+    Stack::start_env(backend, dir, &[], &all)
 }
 
 /// Waits (15 s at most; 30 s on AWS) until `ready` holds for what `read` returns.
@@ -68,6 +73,43 @@ async fn get(stack: &Stack, path: &str) -> Value {
     let (status, body) = stack.api_get(path).await;
     assert_eq!(status, 200, "GET {path}: {body}");
     body
+}
+
+/// Sends `body` to the agent API and checks the answer's status; the answer.
+async fn send(stack: &Stack, method: Method, path: &str, body: Value, status: u16) -> Value {
+    let (got, answer) = stack.api_send(method.clone(), path, &body).await;
+    assert_eq!(got, status, "{method} {path}: {answer}");
+    answer
+}
+
+/// `PATCH /api/tickets/{id}` with `change`, answered 200; the ticket as answered.
+async fn patch_ticket(stack: &Stack, id: &str, change: Value) -> Value {
+    send(
+        stack,
+        Method::PATCH,
+        &format!("/api/tickets/{id}"),
+        change,
+        200,
+    )
+    .await
+}
+
+/// `POST /api/contacts/{contact}/{action}` (merge, unmerge) of `source`, answered `status`.
+async fn link_contacts(
+    stack: &Stack,
+    contact: &str,
+    action: &str,
+    source: &str,
+    status: u16,
+) -> Value {
+    send(
+        stack,
+        Method::POST,
+        &format!("/api/contacts/{contact}/{action}"),
+        json!({ "source": source }),
+        status,
+    )
+    .await
 }
 
 fn chat(session: &str, visitor: &str, id: &str, text: &str, email: Option<&str>) -> Vec<u8> {
@@ -170,45 +212,17 @@ async fn a_tweet_a_dm_and_a_mail_to_the_tickets_address_are_one_ticket(backend: 
 
     // The agent merges the mail's contact in: its identities now count as this customer.
     let source = suggestions[0]["contact_id"].as_str().unwrap().to_string();
-    let (status, merged) = stack
-        .api_send(
-            Method::POST,
-            &format!("/api/contacts/{contact_id}/merge"),
-            &json!({ "source": source }),
-        )
-        .await;
-    assert_eq!(status, 200, "{merged}");
+    let merged = link_contacts(&stack, contact_id, "merge", &source, 200).await;
     assert_eq!(merged["links"]["merged"], json!([source]));
     assert_eq!(merged["merged_contacts"][0]["id"], source.as_str());
     // The merged contact's page shows the survivor.
     let via_source = get(&stack, &format!("/api/contacts/{source}")).await;
     assert_eq!(via_source["id"], contact_id);
     // Merging twice is harmless; merging the survivor into the merged one is refused.
-    let (again, _) = stack
-        .api_send(
-            Method::POST,
-            &format!("/api/contacts/{contact_id}/merge"),
-            &json!({ "source": source }),
-        )
-        .await;
-    assert_eq!(again, 200);
-    let (backwards, body) = stack
-        .api_send(
-            Method::POST,
-            &format!("/api/contacts/{source}/merge"),
-            &json!({ "source": contact_id }),
-        )
-        .await;
-    assert_eq!(backwards, 409, "{body}");
+    link_contacts(&stack, contact_id, "merge", &source, 200).await;
+    link_contacts(&stack, &source, "merge", contact_id, 409).await;
     // Unmerge undoes it.
-    let (status, unmerged) = stack
-        .api_send(
-            Method::POST,
-            &format!("/api/contacts/{contact_id}/unmerge"),
-            &json!({ "source": source }),
-        )
-        .await;
-    assert_eq!(status, 200, "{unmerged}");
+    let unmerged = link_contacts(&stack, contact_id, "unmerge", &source, 200).await;
     assert_eq!(unmerged["links"]["merged"], json!([]));
     let alone = get(&stack, &format!("/api/contacts/{source}")).await;
     assert_eq!(alone["id"], source.as_str());
@@ -217,8 +231,21 @@ async fn a_tweet_a_dm_and_a_mail_to_the_tickets_address_are_one_ticket(backend: 
 async fn personal_data_in_a_public_comment_is_flagged_and_handed_off_in_one_action(
     backend: Backend,
 ) {
+    // Graph as Meta runs it: the comment edge answers `{"id"}`, the Send API `{"message_id"}`.
+    let graph = FakePlatform::start(vec![(
+        200,
+        json!({"id": "POST_777_COMMENT_995", "recipient_id": "USER_ID_5550077", "message_id": "m_private_1"}),
+    )])
+    .await;
     let dir = tempfile::tempdir().unwrap();
-    let stack = start(backend, dir.path());
+    let stack = start_with(
+        backend,
+        dir.path(),
+        &[
+            ("CROSSDESK_FACEBOOK_GRAPH_URL", graph.base.clone()),
+            ("CROSSDESK_FACEBOOK_PAGE_TOKEN", "page-token-desk".into()),
+        ],
+    );
     post(
         &stack,
         "facebook",
@@ -241,14 +268,14 @@ async fn personal_data_in_a_public_comment_is_flagged_and_handed_off_in_one_acti
         view["workflow"]["personal_data"],
         json!(["iban", { "pattern": "order_number" }])
     );
-    let (status, handoff) = stack
-        .api_send(
-            Method::POST,
-            &format!("/api/tickets/{id}/handoff"),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 202, "{handoff}");
+    let handoff = send(
+        &stack,
+        Method::POST,
+        &format!("/api/tickets/{id}/handoff"),
+        json!({}),
+        202,
+    )
+    .await;
     // The customer wrote German: both texts are German; the public one repeats no data.
     assert_eq!(handoff["language"], "de");
     let public = handoff["public"]["text"].as_str().unwrap();
@@ -261,7 +288,11 @@ async fn personal_data_in_a_public_comment_is_flagged_and_handed_off_in_one_acti
     let view = until(
         backend,
         || async { stack.ticket(id).await },
-        |v| v["messages"].as_array().is_some_and(|m| m.len() == 3),
+        |v| {
+            v["messages"].as_array().is_some_and(|m| {
+                m.len() == 3 && m[1..].iter().all(|m| m["delivery"]["status"] == "sent")
+            })
+        },
     )
     .await;
     let messages = view["messages"].as_array().unwrap();
@@ -269,12 +300,55 @@ async fn personal_data_in_a_public_comment_is_flagged_and_handed_off_in_one_acti
     let handoff_record = &view["workflow"]["handoff"];
     assert_eq!(handoff_record["public_message"], handoff["public"]["id"]);
     assert_eq!(handoff_record["private_message"], handoff["private"]["id"]);
-    // Both were queued as replies (delivery is recorded on each).
+    // Both went out through Graph.
     for m in &messages[1..] {
-        assert!(m["delivery"]["status"].is_string(), "{m:#}");
+        assert_eq!(m["delivery"]["status"], "sent", "{m:#}");
     }
     // The handoff answered the customer: the first-response clock stopped.
     assert!(view["workflow"]["sla"]["first_response_at"].is_string());
+
+    // Exactly what Meta receives: the public answer on the comment's `comments` edge, and the
+    // private reply through the Send API to the comment's author (Meta's Private Replies; the
+    // old `/{comment-id}/private_replies` edge is gone since Graph v3.2).
+    let version = crossdesk_channels::graph_version::GRAPH_API_VERSION;
+    let requests = graph.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let public_call = requests
+        .iter()
+        .find(|r| r.path == format!("/{version}/POST_777_COMMENT_990/comments"))
+        .expect("the public answer on the comment edge");
+    assert_eq!(public_call.method, "POST");
+    assert_eq!(
+        public_call.header("authorization"),
+        Some("Bearer page-token-desk")
+    );
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&public_call.body)
+        .into_owned()
+        .collect();
+    assert_eq!(form, [("message".to_string(), public.to_string())]);
+    let private_call = requests
+        .iter()
+        .find(|r| r.path == format!("/{version}/me/messages"))
+        .expect("the private reply through the Send API");
+    assert_eq!(private_call.method, "POST");
+    assert_eq!(
+        private_call.header("authorization"),
+        Some("Bearer page-token-desk")
+    );
+    assert_eq!(
+        private_call.header("content-type"),
+        Some("application/json")
+    );
+    assert_eq!(
+        private_call.json(),
+        json!({
+            "recipient": { "comment_id": "POST_777_COMMENT_990" },
+            "message": {
+                "text": handoff["private"]["text"],
+                "metadata": format!("crossdesk:{}", handoff["private"]["id"].as_str().unwrap()),
+            }
+        })
+    );
 }
 
 async fn sla_targets_are_set_listed_when_breaching_and_stopped_by_the_first_response(
@@ -325,23 +399,16 @@ async fn sla_targets_are_set_listed_when_breaching_and_stopped_by_the_first_resp
     assert!((299..=301).contains(&target), "chat target {target} s");
 
     // Urgent priority moves the target; the first reply stops the clock.
-    let (status, updated) = stack
-        .api_send(
-            Method::PATCH,
-            &format!("/api/tickets/{chat_id}"),
-            &json!({"priority": "urgent"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{updated}");
+    let updated = patch_ticket(&stack, &chat_id, json!({"priority": "urgent"})).await;
     assert_eq!(updated["workflow"]["sla"]["policy"], "chat/urgent");
-    let (status, reply) = stack
-        .api_send(
-            Method::POST,
-            &format!("/api/tickets/{chat_id}/replies"),
-            &json!({"text": "Hi!"}),
-        )
-        .await;
-    assert_eq!(status, 202, "{reply}");
+    send(
+        &stack,
+        Method::POST,
+        &format!("/api/tickets/{chat_id}/replies"),
+        json!({"text": "Hi!"}),
+        202,
+    )
+    .await;
     let breaching = get(&stack, "/api/tickets?sla=breaching").await;
     let ids: Vec<&str> = breaching["tickets"]
         .as_array()
@@ -353,14 +420,7 @@ async fn sla_targets_are_set_listed_when_breaching_and_stopped_by_the_first_resp
     let view = stack.ticket(&chat_id).await;
     assert_eq!(view["workflow"]["sla_state"], "met");
     // Solving records the resolution time.
-    let (status, solved) = stack
-        .api_send(
-            Method::PATCH,
-            &format!("/api/tickets/{chat_id}"),
-            &json!({"status": "solved"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{solved}");
+    let solved = patch_ticket(&stack, &chat_id, json!({"status": "solved"})).await;
     assert!(
         solved["workflow"]["sla"]["resolved_at"].is_string(),
         "{solved:#}"
@@ -385,14 +445,12 @@ async fn agents_assign_tag_note_and_use_canned_responses(backend: Backend) {
     let ticket = one_ticket(&stack, backend, 1).await;
     let id = ticket["id"].as_str().unwrap().to_string();
 
-    let (status, updated) = stack
-        .api_send(
-            Method::PATCH,
-            &format!("/api/tickets/{id}"),
-            &json!({"assignee": "agent-7", "team": "billing", "add_tags": ["Refund", "kettle"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{updated}");
+    let updated = patch_ticket(
+        &stack,
+        &id,
+        json!({"assignee": "agent-7", "team": "billing", "add_tags": ["Refund", "kettle"]}),
+    )
+    .await;
     assert_eq!(updated["workflow"]["assignee"], "agent-7");
     assert_eq!(updated["workflow"]["team"], "billing");
     assert_eq!(updated["workflow"]["tags"], json!(["kettle", "refund"]));
@@ -417,34 +475,39 @@ async fn agents_assign_tag_note_and_use_canned_responses(backend: Backend) {
             "{query}: {list:#}"
         );
     }
-    let (status, updated) = stack
-        .api_send(
-            Method::PATCH,
-            &format!("/api/tickets/{id}"),
-            &json!({"assignee": null, "remove_tags": ["kettle"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{updated}");
+    let updated = patch_ticket(
+        &stack,
+        &id,
+        json!({"assignee": null, "remove_tags": ["kettle"]}),
+    )
+    .await;
     assert!(updated["workflow"].get("assignee").is_none(), "{updated:#}");
     assert_eq!(updated["workflow"]["tags"], json!(["refund"]));
-    let (status, bad) = stack
-        .api_send(
-            Method::PATCH,
-            &format!("/api/tickets/{id}"),
-            &json!({"priority": "asap"}),
-        )
-        .await;
-    assert_eq!(status, 400, "{bad}");
+    let path = format!("/api/tickets/{id}");
+    send(
+        &stack,
+        Method::PATCH,
+        &path,
+        json!({"priority": "asap"}),
+        400,
+    )
+    .await;
+    // A ticket carries at most 32 tags: a change past that is refused whole.
+    let many: Vec<String> = (0..32).map(|i| format!("tag-{i}")).collect();
+    let refused = send(&stack, Method::PATCH, &path, json!({"add_tags": many}), 400).await;
+    assert!(refused.to_string().contains("at most 32 tags"), "{refused}");
+    let view = stack.ticket(&id).await;
+    assert_eq!(view["workflow"]["tags"], json!(["refund"]), "nothing saved");
 
     // An internal note: in the timeline, never queued for sending.
-    let (status, note) = stack
-        .api_send(
-            Method::POST,
-            &format!("/api/tickets/{id}/notes"),
-            &json!({"text": "Customer is a reseller, check the contract."}),
-        )
-        .await;
-    assert_eq!(status, 201, "{note}");
+    let note = send(
+        &stack,
+        Method::POST,
+        &format!("/api/tickets/{id}/notes"),
+        json!({"text": "Customer is a reseller, check the contract."}),
+        201,
+    )
+    .await;
     assert_eq!(note["internal_note"], true);
     assert!(note.get("delivery").is_none(), "{note:#}");
     let view = stack.ticket(&id).await;

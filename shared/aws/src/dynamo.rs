@@ -37,6 +37,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
+use std::ops::ControlFlow;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -52,8 +54,8 @@ use aws_sdk_dynamodb::types::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use crossdesk_core::{
     distinct_identities, first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey,
-    Delivery, EmailAddress, Identity, Message, MessageEvent, MessageId, Revision, Route,
-    StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
+    Delivery, EmailAddress, Identity, Message, MessageEvent, MessageId, ResolvedContact, Revision,
+    Route, StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
 };
 use tracing::{debug, warn};
 
@@ -508,6 +510,38 @@ pub(crate) fn built<T>(
     result.map_err(|e| StoreError::Rejected(format!("invalid DynamoDB request: {e}")))
 }
 
+/// Runs a query page by page, handing every item to `each` until it answers
+/// [`ControlFlow::Break`] or the last page is read. With `read_at_most`, no more items than that
+/// are read in all (each page asks for what is left): for a query whose every item is a result.
+pub(crate) async fn query_all(
+    query: QueryFluentBuilder,
+    read_at_most: Option<usize>,
+    mut each: impl FnMut(&Item) -> Result<ControlFlow<()>, StoreError>,
+) -> Result<(), StoreError> {
+    let mut start = None;
+    let mut read = 0;
+    loop {
+        let mut page = query.clone().set_exclusive_start_key(start.take());
+        if let Some(most) = read_at_most {
+            page = page.limit(i32::try_from(most - read).unwrap_or(i32::MAX));
+        }
+        let page = page.send().await.map_err(|e| sdk_error("Query", &e))?;
+        for item in page.items() {
+            read += 1;
+            if each(item)?.is_break() {
+                return Ok(());
+            }
+        }
+        if read_at_most.is_some_and(|most| read >= most) {
+            return Ok(());
+        }
+        match page.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(()),
+        }
+    }
+}
+
 /// A short random pause before try `attempt` (from 1), growing with the attempts.
 pub(crate) async fn backoff(attempt: u32) {
     let ceiling = Duration::from_millis(5 << attempt.min(6)).min(MAX_BACKOFF);
@@ -821,7 +855,7 @@ impl DynamoTicketStore {
         wanted: &[Identity],
         name: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Attempt<ContactId>, StoreError> {
+    ) -> Result<Attempt<ResolvedContact>, StoreError> {
         let mut known: Vec<(DateTime<Utc>, ContactId)> = Vec::new();
         let mut missing: Vec<&Identity> = Vec::new();
         for identity in wanted {
@@ -835,6 +869,7 @@ impl DynamoTicketStore {
         }
         // The oldest contact answers; two existing contacts are never merged.
         let oldest = known.into_iter().min();
+        let created = oldest.is_none();
 
         let (contact, created_at, mut writes) = match oldest {
             None => {
@@ -858,7 +893,7 @@ impl DynamoTicketStore {
                 if let Some(name) = name {
                     self.fill_in_name(&id, name).await?;
                 }
-                return Ok(Attempt::Done(id));
+                return Ok(Attempt::Done(ResolvedContact { id, created: false }));
             }
             Some((created_at, id)) => {
                 let mut expression = "SET #identities = list_append(#identities, :identities)";
@@ -887,7 +922,10 @@ impl DynamoTicketStore {
             condition: Condition::New,
         }));
         match self.commit(writes).await? {
-            Commit::Done => Ok(Attempt::Done(contact)),
+            Commit::Done => Ok(Attempt::Done(ResolvedContact {
+                id: contact,
+                created,
+            })),
             Commit::ConditionFailed(_) | Commit::Contended => Ok(Attempt::Retry),
         }
     }
@@ -1022,40 +1060,38 @@ impl DynamoTicketStore {
         channel: Option<ChannelKind>,
         limit: usize,
     ) -> Result<Vec<(String, Ticket)>, StoreError> {
-        let mut tickets = Vec::new();
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(INBOX_INDEX)
-                .key_condition_expression("#gsi1pk = :inbox")
-                .expression_attribute_names("#gsi1pk", GSI1_PK)
-                .expression_attribute_values(":inbox", s(inbox_pk(status)))
-                .scan_index_forward(true)
-                .set_exclusive_start_key(start);
-            query = match channel {
-                Some(channel) => query
+        let mut tickets = Vec::with_capacity(limit);
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INBOX_INDEX)
+            .key_condition_expression("#gsi1pk = :inbox")
+            .expression_attribute_names("#gsi1pk", GSI1_PK)
+            .expression_attribute_values(":inbox", s(inbox_pk(status)))
+            .scan_index_forward(true);
+        let (query, read_at_most) = match channel {
+            Some(channel) => (
+                query
                     .filter_expression("#channel = :channel")
                     .expression_attribute_names("#channel", "channel")
                     .expression_attribute_values(":channel", s(channel.as_str())),
-                // Without a filter every item read is a result: read no more than needed.
-                None => query.limit(i32::try_from(limit - tickets.len()).unwrap_or(i32::MAX)),
-            };
-            let page = query.send().await.map_err(|e| sdk_error("Query", &e))?;
-            for item in page.items() {
-                let sort_key = get_s(item, GSI1_SK)?.to_string();
-                tickets.push((sort_key, ticket_from_item(item)?.0));
-                if tickets.len() == limit {
-                    return Ok(tickets);
-                }
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(tickets),
-            }
-        }
+                None,
+            ),
+            // Without a filter every item read is a result: read no more than needed.
+            None => (query, Some(limit)),
+        };
+        query_all(query, read_at_most, |item| {
+            let sort_key = get_s(item, GSI1_SK)?.to_string();
+            tickets.push((sort_key, ticket_from_item(item)?.0));
+            Ok(if tickets.len() == limit {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            })
+        })
+        .await?;
+        Ok(tickets)
     }
 }
 
@@ -1133,7 +1169,7 @@ impl TicketStore for DynamoTicketStore {
         identities: &[Identity],
         name: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<ContactId, StoreError> {
+    ) -> Result<ResolvedContact, StoreError> {
         let wanted = distinct_identities(identities);
         let name = name.map(str::trim).filter(|n| !n.is_empty());
         for attempt in 0..MAX_ATTEMPTS {
@@ -1216,31 +1252,23 @@ impl TicketStore for DynamoTicketStore {
     }
 
     async fn list_messages(&self, ticket: &TicketId) -> Result<Vec<Message>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :messages)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(ticket_pk(ticket)))
+            .expression_attribute_values(":messages", s(MESSAGE_PREFIX))
+            .consistent_read(true);
         let mut messages = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :messages)")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(ticket_pk(ticket)))
-                .expression_attribute_values(":messages", s(MESSAGE_PREFIX))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", &e))?;
-            for item in page.items() {
-                messages.push(message_from_item(item)?.message);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(messages),
-            }
-        }
+        query_all(query, None, |item| {
+            messages.push(message_from_item(item)?.message);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(messages)
     }
 
     async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError> {

@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Display;
+use std::ops::ControlFlow;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -38,8 +39,8 @@ use crossdesk_core::workflow::{
 use crossdesk_core::{ContactId, Identity, StoreError, TicketId, MAX_LIST_LIMIT};
 
 use crate::dynamo::{
-    backoff, built, conflict, contact_pk, key, n, s, sdk_error, sortable_nanos, timestamp,
-    DynamoTicketStore, MAX_ATTEMPTS,
+    backoff, built, conflict, contact_pk, key, n, query_all, s, sdk_error, sortable_nanos,
+    timestamp, DynamoTicketStore, MAX_ATTEMPTS,
 };
 use crate::error::error_code;
 use crate::table::{GSI1_PK, GSI1_SK, INBOX_INDEX, PK, SK};
@@ -283,43 +284,35 @@ impl DynamoTicketStore {
         keep: impl Fn(&Item) -> Result<bool, StoreError>,
         filtered: bool,
     ) -> Result<Vec<(String, Item)>, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(INBOX_INDEX)
+            .expression_attribute_names("#gsi1pk", GSI1_PK)
+            .expression_attribute_values(":partition", s(partition))
+            .scan_index_forward(true);
+        let query = match &bound {
+            Some(bound) => query
+                .key_condition_expression("#gsi1pk = :partition AND #gsi1sk <= :bound")
+                .expression_attribute_names("#gsi1sk", GSI1_SK)
+                .expression_attribute_values(":bound", s(bound.clone())),
+            None => query.key_condition_expression("#gsi1pk = :partition"),
+        };
+        // Unfiltered, every item read is a result: read no more than needed.
+        let read_at_most = (!filtered).then_some(limit);
         let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(INBOX_INDEX)
-                .expression_attribute_names("#gsi1pk", GSI1_PK)
-                .expression_attribute_values(":partition", s(partition))
-                .scan_index_forward(true)
-                .set_exclusive_start_key(start);
-            query = match &bound {
-                Some(bound) => query
-                    .key_condition_expression("#gsi1pk = :partition AND #gsi1sk <= :bound")
-                    .expression_attribute_names("#gsi1sk", GSI1_SK)
-                    .expression_attribute_values(":bound", s(bound.clone())),
-                None => query.key_condition_expression("#gsi1pk = :partition"),
-            };
-            if !filtered {
-                // Every item read is a result: read no more than needed.
-                query = query.limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX));
-            }
-            let page = query.send().await.map_err(|e| sdk_error("Query", &e))?;
-            for item in page.items() {
-                if keep(item)? {
-                    found.push((required(item, GSI1_SK)?.to_string(), item.clone()));
-                    if found.len() == limit {
-                        return Ok(found);
-                    }
+        query_all(query, read_at_most, |item| {
+            if keep(item)? {
+                found.push((required(item, GSI1_SK)?.to_string(), item.clone()));
+                if found.len() == limit {
+                    return Ok(ControlFlow::Break(()));
                 }
             }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(found),
-            }
-        }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(found)
     }
 
     /// A contact's `LINKS` item (empty when none).
@@ -557,41 +550,32 @@ impl WorkflowStore for DynamoTicketStore {
     }
 
     async fn contact_links(&self, contact: &ContactId) -> Result<ContactLinks, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk AND #sk >= :links")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(contact_pk(contact)))
+            .expression_attribute_values(":links", s(LINKS_SK))
+            .consistent_read(true);
         let mut links = ContactLinks::default();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk AND #sk >= :links")
-                .expression_attribute_names("#pk", PK)
-                .expression_attribute_names("#sk", SK)
-                .expression_attribute_values(":pk", s(contact_pk(contact)))
-                .expression_attribute_values(":links", s(LINKS_SK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", &e))?;
-            for item in page.items() {
-                let sk = required(item, SK)?;
-                if sk == LINKS_SK {
-                    links.merged_into = text(item, "merged_into")?.map(contact_id).transpose()?;
-                    links.merged = contact_set(item, "merged")?;
-                } else if sk.starts_with(SUGGESTION_PREFIX) {
-                    links.suggestions.push(LinkSuggestion {
-                        contact_id: contact_id(required(item, "other")?)?,
-                        identity: Identity(required(item, "identity")?.to_string()),
-                        at: time(item, "at")?,
-                    });
-                }
+        query_all(query, None, |item| {
+            let sk = required(item, SK)?;
+            if sk == LINKS_SK {
+                links.merged_into = text(item, "merged_into")?.map(contact_id).transpose()?;
+                links.merged = contact_set(item, "merged")?;
+            } else if sk.starts_with(SUGGESTION_PREFIX) {
+                links.suggestions.push(LinkSuggestion {
+                    contact_id: contact_id(required(item, "other")?)?,
+                    identity: Identity(required(item, "identity")?.to_string()),
+                    at: time(item, "at")?,
+                });
             }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
-            }
-        }
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
         links
             .suggestions
             .sort_by(|a, b| (a.at, &a.contact_id).cmp(&(b.at, &b.contact_id)));
@@ -690,29 +674,21 @@ impl WorkflowStore for DynamoTicketStore {
     }
 
     async fn list_agent_preferences(&self) -> Result<Vec<AgentPreferences>, StoreError> {
+        let query = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(INBOX_INDEX)
+            .key_condition_expression("#gsi1pk = :agents")
+            .expression_attribute_names("#gsi1pk", GSI1_PK)
+            .expression_attribute_values(":agents", s(AGENTS_PARTITION));
         let mut all = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(INBOX_INDEX)
-                .key_condition_expression("#gsi1pk = :agents")
-                .expression_attribute_names("#gsi1pk", GSI1_PK)
-                .expression_attribute_values(":agents", s(AGENTS_PARTITION))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", &e))?;
-            for item in page.items() {
-                all.push(body(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(all),
-            }
-        }
+        query_all(query, None, |item| {
+            all.push(body(item)?);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(all)
     }
 
     async fn claim_window(&self, window: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {

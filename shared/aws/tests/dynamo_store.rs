@@ -32,8 +32,8 @@ impl Drop for Table {
     }
 }
 
-/// A store on a new, empty table.
-async fn fresh_store() -> (Arc<dyn TicketStore>, Table) {
+/// A new, empty table for `what` (deleted when the guard drops).
+async fn new_table(what: &str) -> Table {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
         panic!(
             "AWS_ENDPOINT_URL is not set: these tests need moto server (or another DynamoDB). \
@@ -44,12 +44,24 @@ async fn fresh_store() -> (Arc<dyn TicketStore>, Table) {
     });
     let sdk = sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
-    let name = format!("crossdesk-contract-{}", uuid::Uuid::now_v7().simple());
+    let name = format!("crossdesk-{what}-{}", uuid::Uuid::now_v7().simple());
     table::create_table(&client, &name)
         .await
         .unwrap_or_else(|e| panic!("creating table {name} at {endpoint}: {e}"));
-    let store = DynamoTicketStore::new(client.clone(), &name);
-    (Arc::new(store), Table { client, name })
+    Table { client, name }
+}
+
+/// The ticket store (also the workflow and channel health store) on a new, empty table.
+async fn table_store(what: &str) -> (Arc<DynamoTicketStore>, Table) {
+    let table = new_table(what).await;
+    let store = DynamoTicketStore::new(table.client.clone(), &table.name);
+    (Arc::new(store), table)
+}
+
+/// A store on a new, empty table.
+async fn fresh_store() -> (Arc<dyn TicketStore>, Table) {
+    let (store, table) = table_store("contract").await;
+    (store, table)
 }
 
 crossdesk_store_contract::store_contract_tests!(fresh_store);
@@ -60,14 +72,8 @@ mod channel_health {
     use crossdesk_core::health::ChannelHealthStore;
 
     async fn fresh_health_store() -> (Arc<dyn ChannelHealthStore>, Table) {
-        let sdk = sdk_config().await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        let name = format!("crossdesk-health-{}", uuid::Uuid::now_v7().simple());
-        table::create_table(&client, &name)
-            .await
-            .unwrap_or_else(|e| panic!("creating table {name}: {e}"));
-        let store = DynamoTicketStore::new(client.clone(), &name);
-        (Arc::new(store), Table { client, name })
+        let (store, table) = table_store("health").await;
+        (store, table)
     }
 
     crossdesk_store_contract::channel_health_contract_tests!(fresh_health_store);
@@ -80,14 +86,9 @@ mod event_ledger {
     use crossdesk_core::events::EventLedger;
 
     async fn fresh_ledger() -> (Arc<dyn EventLedger>, Table) {
-        let sdk = sdk_config().await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        let name = format!("crossdesk-events-{}", uuid::Uuid::now_v7().simple());
-        table::create_table(&client, &name)
-            .await
-            .unwrap_or_else(|e| panic!("creating table {name}: {e}"));
-        let ledger = DynamoEventLedger::new(client.clone(), &name);
-        (Arc::new(ledger), Table { client, name })
+        let table = new_table("events").await;
+        let ledger = DynamoEventLedger::new(table.client.clone(), &table.name);
+        (Arc::new(ledger), table)
     }
 
     crossdesk_store_contract::event_ledger_contract_tests!(fresh_ledger);
@@ -99,15 +100,20 @@ mod workflow {
     use crossdesk_core::workflow::WorkflowStore;
 
     async fn fresh_workflow_store() -> (Arc<dyn WorkflowStore>, Table) {
-        let sdk = sdk_config().await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        let name = format!("crossdesk-workflow-{}", uuid::Uuid::now_v7().simple());
-        table::create_table(&client, &name)
-            .await
-            .unwrap_or_else(|e| panic!("creating table {name}: {e}"));
-        let store = DynamoTicketStore::new(client.clone(), &name);
-        (Arc::new(store), Table { client, name })
+        let (store, table) = table_store("workflow").await;
+        (store, table)
     }
 
     crossdesk_store_contract::workflow_contract_tests!(fresh_workflow_store);
+}
+
+/// The SLA watch over a new, empty table, with an injected clock.
+mod sla_watch {
+    use super::*;
+    use crossdesk_store_contract::sla::sla_watch_raises_each_breach_once;
+
+    #[test]
+    fn raises_each_breach_once() {
+        crossdesk_store_contract::run(|| table_store("sla"), sla_watch_raises_each_breach_once);
+    }
 }

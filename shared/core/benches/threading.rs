@@ -24,8 +24,8 @@ use crossdesk_core::writer::{TicketWriter, WriteOutcome};
 use crossdesk_core::{
     Appended, Author, ChannelKind, Contact, ContactId, Conversation, ConversationKey, Delivery,
     Direction, EmailAddress, EmailDetails, Identity, Message, MessageEvent, MessageId, RawRef,
-    Revision, Route, StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
-    Visibility,
+    ResolvedContact, Revision, Route, StoreError, Ticket, TicketFilter, TicketId, TicketStatus,
+    TicketStore, Visibility,
 };
 use crossdesk_embedded::SqliteStore;
 use tokio::runtime::Runtime;
@@ -347,19 +347,23 @@ impl TicketStore for MapStore {
         identities: &[Identity],
         _name: Option<&str>,
         _now: DateTime<Utc>,
-    ) -> Result<ContactId, StoreError> {
+    ) -> Result<ResolvedContact, StoreError> {
         let mut state = self.state();
-        let contact = identities
+        let found = identities
             .iter()
-            .find_map(|i| state.contacts.get(i).cloned())
-            .unwrap_or_else(ContactId::generate);
+            .find_map(|i| state.contacts.get(i).cloned());
+        let created = found.is_none();
+        let contact = found.unwrap_or_else(ContactId::generate);
         for identity in identities {
             state
                 .contacts
                 .entry(identity.clone())
                 .or_insert_with(|| contact.clone());
         }
-        Ok(contact)
+        Ok(ResolvedContact {
+            id: contact,
+            created,
+        })
     }
 
     async fn append_message(

@@ -351,10 +351,9 @@ impl AgentDesk {
         } else {
             None
         };
-        let too_many = std::sync::atomic::AtomicBool::new(false);
         setup
             .triage
-            .update(&ticket, self.now(), |workflow| {
+            .try_update(&ticket, self.now(), |workflow| {
                 let before = workflow.clone();
                 if let Some(priority) = update.priority {
                     workflow.priority = priority;
@@ -376,18 +375,14 @@ impl AgentDesk {
                 workflow.tags.extend(add.iter().cloned());
                 workflow.tags.retain(|t| !remove.contains(t));
                 if workflow.tags.len() > MAX_TAGS {
-                    too_many.store(true, std::sync::atomic::Ordering::Relaxed);
-                    *workflow = before.clone();
-                    return false;
+                    // Decided on the workflow this attempt read: nothing is saved.
+                    return Err(AgentError::Invalid(format!(
+                        "a ticket carries at most {MAX_TAGS} tags"
+                    )));
                 }
-                *workflow != before
+                Ok(*workflow != before)
             })
             .await?;
-        if too_many.into_inner() {
-            return Err(AgentError::Invalid(format!(
-                "a ticket carries at most {MAX_TAGS} tags"
-            )));
-        }
         info!(ticket_id = %id, "ticket workflow updated");
         Ok(ticket)
     }

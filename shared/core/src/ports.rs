@@ -119,6 +119,15 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// The contact a customer's identities lead to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedContact {
+    /// The contact.
+    pub id: ContactId,
+    /// Whether it was created by this resolution (so nothing was merged into or from it yet).
+    pub created: bool,
+}
+
 /// A change to a message already stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revision {
@@ -190,7 +199,7 @@ pub trait TicketStore: Send + Sync {
         identities: &[Identity],
         name: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<ContactId, StoreError>;
+    ) -> Result<ResolvedContact, StoreError>;
 
     /// Stores a message in the ticket its route leads to, creating the ticket (with the route's
     /// `new_ticket`, its related tickets included) when needed, all or nothing. A message that
@@ -243,6 +252,48 @@ pub trait TicketStore: Send + Sync {
         expected: &Delivery,
         delivery: &Delivery,
     ) -> Result<bool, StoreError>;
+}
+
+/// One ticket as one piece of work reads it through a [`TicketStore`]: the ticket and its
+/// messages are each read once, when first needed, and then shared by every step.
+pub struct TicketReads<'a> {
+    store: &'a dyn TicketStore,
+    id: TicketId,
+    ticket: Option<Option<Ticket>>,
+    messages: Option<Vec<Message>>,
+}
+
+impl<'a> TicketReads<'a> {
+    /// Reads of the ticket `id` through `store`; nothing is read yet.
+    pub fn new(store: &'a dyn TicketStore, id: TicketId) -> Self {
+        TicketReads {
+            store,
+            id,
+            ticket: None,
+            messages: None,
+        }
+    }
+
+    /// The ticket's id.
+    pub fn id(&self) -> &TicketId {
+        &self.id
+    }
+
+    /// The ticket; `None` when it does not exist.
+    pub async fn ticket(&mut self) -> Result<Option<&Ticket>, StoreError> {
+        if self.ticket.is_none() {
+            self.ticket = Some(self.store.get_ticket(&self.id).await?);
+        }
+        Ok(self.ticket.as_ref().and_then(Option::as_ref))
+    }
+
+    /// The ticket's messages, oldest first.
+    pub async fn messages(&mut self) -> Result<&[Message], StoreError> {
+        if self.messages.is_none() {
+            self.messages = Some(self.store.list_messages(&self.id).await?);
+        }
+        Ok(self.messages.as_deref().unwrap_or_default())
+    }
 }
 
 /// The queue between the webhook functions and the ticket writer.

@@ -408,7 +408,7 @@ mod tests {
             _: &[Identity],
             _: Option<&str>,
             _: DateTime<Utc>,
-        ) -> Result<ContactId, StoreError> {
+        ) -> Result<crate::ports::ResolvedContact, StoreError> {
             Err(unsupported())
         }
         async fn append_message(

@@ -21,11 +21,11 @@ use tracing::{debug, warn};
 use crate::ids::{ContactId, TicketId};
 use crate::model::{ChannelKind, Direction, Identity, Message, Ticket, TicketStatus, Visibility};
 use crate::personal_data::{message_personal_data, PersonalDataDetector};
-use crate::ports::{StoreError, TicketStore};
+use crate::ports::{StoreError, TicketReads, TicketStore};
 use crate::similar::{search_text, SimilarityIndex};
 use crate::sla::SlaPolicies;
 use crate::workflow::{
-    LinkSuggestion, Priority, TicketKind, TicketWorkflow, Versioned, WorkflowQuery, WorkflowStore,
+    LinkSuggestion, TicketKind, TicketWorkflow, Versioned, WorkflowQuery, WorkflowStore,
 };
 
 /// How many similar tickets a ticket lists.
@@ -103,7 +103,8 @@ impl Triage {
     }
 
     /// Records that a chat visitor gave an email address another contact holds: the two may be
-    /// one person, but chat input is unverified, so an agent decides.
+    /// one person, but chat input is unverified, so an agent decides. `contact` is the
+    /// visitor's effective contact (merged into no other).
     pub async fn suggest_from_chat(
         &self,
         message: &Message,
@@ -119,6 +120,10 @@ impl Triage {
         let Some(owner) = self.tickets.find_contact_by_identity(&identity).await? else {
             return Ok(());
         };
+        if &owner == contact {
+            // The visitor's own address (a new contact is given it): nothing to look up.
+            return Ok(());
+        }
         let owner = self.effective_contact(owner).await?;
         if &owner == contact {
             return Ok(());
@@ -136,8 +141,9 @@ impl Triage {
             .await
     }
 
-    /// Records that a mail from `sender` joined a ticket of another contact (a customer invited
-    /// from social to mail): the two may be one person, and an agent decides.
+    /// Records that a mail from `sender` (an effective contact) joined a ticket of another
+    /// contact (a customer invited from social to mail): the two may be one person, and an
+    /// agent decides.
     async fn suggest_from_mail(
         &self,
         message: &Message,
@@ -150,6 +156,10 @@ impl Triage {
         let Some(email) = &message.author.email else {
             return Ok(());
         };
+        if &ticket.contact_id == sender {
+            // The sender's own ticket (always so for a ticket the mail created): no lookup.
+            return Ok(());
+        }
         let owner = self.effective_contact(ticket.contact_id.clone()).await?;
         if &owner == sender {
             return Ok(());
@@ -218,17 +228,19 @@ impl Triage {
         Ok(None)
     }
 
-    /// Brings the workflow of `ticket` up to date with a message stored in it, whose customer
-    /// was resolved to `sender`; suggests linking `sender` with the ticket's contact when a chat
-    /// visitor or a mail joined a ticket of another contact.
+    /// Brings the workflow of the ticket read through `reads` up to date with a message stored
+    /// in it, whose customer was resolved to `sender` (an effective contact); suggests linking
+    /// `sender` with the ticket's contact when a chat visitor or a mail joined a ticket of
+    /// another contact. The ticket and its messages are read through `reads`, so the caller
+    /// reuses them.
     pub async fn after_store(
         &self,
-        ticket: &TicketId,
+        reads: &mut TicketReads<'_>,
         message: &Message,
         sender: &ContactId,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let Some(stored_ticket) = self.tickets.get_ticket(ticket).await? else {
+        let Some(stored_ticket) = reads.ticket().await?.cloned() else {
             return Ok(());
         };
         self.suggest_from_chat(message, sender).await?;
@@ -237,11 +249,12 @@ impl Triage {
         let customer_words = is_customer_words(message);
         let (text, similar) = if customer_words {
             // Recomputed from every customer message, so a redelivery changes nothing.
-            let messages = self.tickets.list_messages(ticket).await?;
+            let messages = reads.messages().await?;
             let customer: Vec<&Message> =
                 messages.iter().filter(|m| is_customer_words(m)).collect();
             let words = std::iter::once(stored_ticket.subject.as_str())
                 .chain(customer.iter().map(|m| m.text.as_str()));
+            let text = search_text(words);
             // Similar tickets are searched when the customer's question arrives (the first
             // message); `GET …/similar` searches again with the whole conversation. Searching on
             // every message would read the candidates' texts each time.
@@ -254,11 +267,11 @@ impl Triage {
             } else {
                 None
             };
-            (Some(search_text(words)), similar)
+            (Some(text), similar)
         } else {
             (None, None)
         };
-        self.update(&stored_ticket, now, |workflow| {
+        self.apply(&stored_ticket, reads, now, |workflow| {
             let mut changed = false;
             if message.monitoring && workflow.kind != TicketKind::Monitoring {
                 workflow.kind = TicketKind::Monitoring;
@@ -287,7 +300,7 @@ impl Triage {
                 workflow.sla.first_response_at = Some(message.sent_at);
                 changed = true;
             }
-            changed
+            Ok::<_, StoreError>(changed)
         })
         .await
     }
@@ -328,7 +341,10 @@ impl Triage {
     pub async fn workflow_of(&self, ticket: &Ticket) -> Result<TicketWorkflow, StoreError> {
         Ok(match self.workflows.workflow(&ticket.id).await? {
             Some(stored) => stored.value,
-            None => self.initial(ticket, None).await?,
+            None => {
+                let messages = self.tickets.list_messages(&ticket.id).await?;
+                self.initial(ticket, &messages)
+            }
         })
     }
 
@@ -340,13 +356,40 @@ impl Triage {
         now: DateTime<Utc>,
         change: impl Fn(&mut TicketWorkflow) -> bool + Send + Sync,
     ) -> Result<(), StoreError> {
+        self.try_update(ticket, now, |workflow| {
+            Ok::<_, StoreError>(change(workflow))
+        })
+        .await
+    }
+
+    /// [`Triage::update`] with a change that may refuse: its error, decided on the workflow
+    /// as it stands in the attempt that would have saved it, is returned and nothing is saved.
+    pub async fn try_update<E: From<StoreError> + Send>(
+        &self,
+        ticket: &Ticket,
+        now: DateTime<Utc>,
+        change: impl Fn(&mut TicketWorkflow) -> Result<bool, E> + Send + Sync,
+    ) -> Result<(), E> {
+        let mut reads = TicketReads::new(self.tickets.as_ref(), ticket.id.clone());
+        self.apply(ticket, &mut reads, now, change).await
+    }
+
+    /// The compare-and-set loop of [`Triage::try_update`]; a missing workflow is created from
+    /// the messages read through `reads`.
+    async fn apply<E: From<StoreError> + Send>(
+        &self,
+        ticket: &Ticket,
+        reads: &mut TicketReads<'_>,
+        now: DateTime<Utc>,
+        change: impl Fn(&mut TicketWorkflow) -> Result<bool, E> + Send + Sync,
+    ) -> Result<(), E> {
         for _ in 0..CAS_ATTEMPTS {
             let (mut workflow, expected, created) =
                 match self.workflows.workflow(&ticket.id).await? {
                     Some(Versioned { value, version }) => (value, Some(version), false),
-                    None => (self.initial(ticket, None).await?, None, true),
+                    None => (self.initial(ticket, reads.messages().await?), None, true),
                 };
-            if !change(&mut workflow) && !created {
+            if !change(&mut workflow)? && !created {
                 return Ok(());
             }
             workflow.updated_at = now.max(workflow.updated_at);
@@ -358,17 +401,13 @@ impl Triage {
         Err(StoreError::Conflict(format!(
             "the workflow of ticket {} changed too often to update",
             ticket.id
-        )))
+        ))
+        .into())
     }
 
-    /// The workflow a ticket starts with: its kind, and the SLA targets of the channel and
-    /// visibility of its first message at the given (or default) priority.
-    async fn initial(
-        &self,
-        ticket: &Ticket,
-        priority: Option<Priority>,
-    ) -> Result<TicketWorkflow, StoreError> {
-        let messages = self.tickets.list_messages(&ticket.id).await?;
+    /// The workflow a ticket with these messages starts with: its kind, and the SLA targets of
+    /// the channel and visibility of its first message at the default priority.
+    fn initial(&self, ticket: &Ticket, messages: &[Message]) -> TicketWorkflow {
         let first = messages.iter().find(|m| m.direction == Direction::Inbound);
         let mut workflow = TicketWorkflow::new(
             ticket.id.clone(),
@@ -376,7 +415,6 @@ impl Triage {
             ticket.channel,
             ticket.created_at,
         );
-        workflow.priority = priority.unwrap_or_default();
         if first.is_some_and(|m| m.monitoring) {
             workflow.kind = TicketKind::Monitoring;
         }
@@ -387,11 +425,11 @@ impl Triage {
             workflow.sla.first_response_at = Some(responded.sent_at);
         }
         let mut kinds: BTreeSet<_> = BTreeSet::new();
-        for message in &messages {
+        for message in messages {
             kinds.extend(message.personal_data.iter().cloned());
         }
         workflow.personal_data = kinds.into_iter().collect();
-        Ok(workflow)
+        workflow
     }
 
     /// Sets the SLA targets of a workflow from its channel, the visibility of the customer's

@@ -32,7 +32,9 @@ use crate::ids::{ContactId, IdError, MessageId, TicketId};
 use crate::mail_threading::{self, is_inbound_email, EmailThreading};
 use crate::media::{AttachmentCollector, MediaStoreError};
 use crate::model::{DeliveryStatus, Direction, Message, MessageEvent};
-use crate::ports::{NewTicket, Revision, Route, StoreError, TicketStore};
+use crate::ports::{
+    NewTicket, ResolvedContact, Revision, Route, StoreError, TicketReads, TicketStore,
+};
 use crate::triage::Triage;
 
 /// Why a message could not be written.
@@ -221,17 +223,18 @@ impl TicketWriter {
         // An echo of a Crossdesk reply confirms the reply instead of being stored again.
         let appended =
             crate::echo::settle(self.store.as_ref(), message, appended, &route, &contact).await?;
+        // The ticket and its messages, read once for the triage and the events.
+        let mut reads = TicketReads::new(self.store.as_ref(), appended.ticket_id.clone());
         if let Some(triage) = &self.triage {
             // Also for a duplicate: a writer that died before this step is healed by the
             // redelivery (every step is idempotent).
             triage
-                .after_store(&appended.ticket_id, message, &contact, chrono::Utc::now())
+                .after_store(&mut reads, message, &contact, chrono::Utc::now())
                 .await?;
         }
         if appended.duplicate {
             debug!(ticket_id = %appended.ticket_id, "duplicate delivery acknowledged");
-            self.emit(&appended.ticket_id, &appended.message_id, None)
-                .await?;
+            self.emit(&mut reads, &appended.message_id, None).await?;
             return Ok(WriteOutcome::Duplicate {
                 ticket_id: appended.ticket_id,
                 message_id: appended.message_id,
@@ -239,7 +242,7 @@ impl TicketWriter {
         }
         info!(ticket_id = %appended.ticket_id, created = appended.created_ticket, "message stored");
         self.emit(
-            &appended.ticket_id,
+            &mut reads,
             &appended.message_id,
             Some(appended.created_ticket),
         )
@@ -257,24 +260,30 @@ impl TicketWriter {
     /// may have died before emitting, and the ids are the same as then.
     async fn emit(
         &self,
-        ticket_id: &TicketId,
+        reads: &mut TicketReads<'_>,
         message_id: &MessageId,
         created_ticket: Option<bool>,
     ) -> Result<(), WriteError> {
         let Some(queue) = &self.events else {
             return Ok(());
         };
-        let messages = self.store.list_messages(ticket_id).await?;
-        let Some(message) = messages.iter().find(|m| &m.id == message_id) else {
+        let Some(index) = reads
+            .messages()
+            .await?
+            .iter()
+            .position(|m| &m.id == message_id)
+        else {
             return Ok(());
         };
-        let created_ticket =
-            created_ticket.unwrap_or_else(|| messages.first().is_some_and(|m| &m.id == message_id));
+        let ticket = match created_ticket.unwrap_or(index == 0) {
+            true => reads.ticket().await?.cloned(),
+            false => None,
+        };
+        let ticket_id = &reads.id().clone();
+        let message = &reads.messages().await?[index];
         let mut events = Vec::with_capacity(2);
-        if created_ticket {
-            if let Some(ticket) = self.store.get_ticket(ticket_id).await? {
-                events.push(OutgoingEvent::ticket_created(&ticket, message));
-            }
+        if let Some(ticket) = &ticket {
+            events.push(OutgoingEvent::ticket_created(ticket, message));
         }
         events.push(OutgoingEvent::message_created(ticket_id, message));
         // The platform's echo of a Crossdesk reply can settle its delivery (`sent`): say so,
@@ -302,26 +311,30 @@ impl TicketWriter {
     /// first: the email threading rules ask whether they take part in the ticket referenced.
     async fn place(&self, message: &Message) -> Result<(Route, ContactId), WriteError> {
         if is_inbound_email(message) {
-            let contact = self.resolve_customer(message).await?;
+            let contact = self.resolve_customer(message).await?.id;
             let route =
                 mail_threading::route(self.store.as_ref(), &self.email, message, &contact).await?;
             return Ok((route, contact));
         }
         let mut route = self.route(message).await?;
         let contact = match self.known_customer(message, &route).await? {
-            Some(contact) => contact,
+            Some(contact) => ResolvedContact {
+                id: contact,
+                created: false,
+            },
             None => self.resolve_customer(message).await?,
         };
-        if let (Some(triage), None) = (&self.triage, &route.ticket) {
-            route.ticket = triage.continuation(message, &contact).await?;
+        // A contact this write created has no ticket to continue.
+        if let (Some(triage), None, false) = (&self.triage, &route.ticket, contact.created) {
+            route.ticket = triage.continuation(message, &contact.id).await?;
         }
-        Ok((route, contact))
+        Ok((route, contact.id))
     }
 
     /// The contact the message's customer identities lead to (created when none does); the
     /// contact it was merged into, if it was.
-    async fn resolve_customer(&self, message: &Message) -> Result<ContactId, WriteError> {
-        let contact = self
+    async fn resolve_customer(&self, message: &Message) -> Result<ResolvedContact, WriteError> {
+        let resolved = self
             .store
             .resolve_contact(
                 &message.customer_identities(),
@@ -330,8 +343,12 @@ impl TicketWriter {
             )
             .await?;
         Ok(match &self.triage {
-            Some(triage) => triage.effective_contact(contact).await?,
-            None => contact,
+            // A contact created just now is merged into nothing: no lookup.
+            Some(triage) if !resolved.created => ResolvedContact {
+                id: triage.effective_contact(resolved.id).await?,
+                created: false,
+            },
+            _ => resolved,
         })
     }
 

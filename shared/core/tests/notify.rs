@@ -180,6 +180,14 @@ impl RecordingMailer {
     fn sent(&self) -> Vec<NotificationMail> {
         self.sent.lock().unwrap().clone()
     }
+
+    /// Makes the next mail fail, retryably.
+    fn fail_next(&self, reason: &str) {
+        self.failures
+            .lock()
+            .unwrap()
+            .push(NotifySendError::Retryable(reason.into()));
+    }
 }
 
 #[derive(Default)]
@@ -304,6 +312,19 @@ impl Desk {
             .unwrap()
     }
 
+    /// Writes chat messages (platform id, text, second) and returns their `message.created`
+    /// events.
+    async fn write_chats<const N: usize>(
+        &self,
+        chats: [(&str, &str, i64); N],
+    ) -> [OutgoingEvent; N] {
+        let mut events = Vec::with_capacity(N);
+        for (id, text, secs) in chats {
+            events.push(self.write_message(chat(id, text, secs)).await);
+        }
+        events.try_into().unwrap()
+    }
+
     async fn assign(&self, ticket: &TicketId, assignee: Option<&str>, team: Option<&str>) {
         let t = self.store.get_ticket(ticket).await.unwrap().unwrap();
         let mut w = TicketWorkflow::new(ticket.clone(), t.contact_id, t.channel, at(0));
@@ -339,15 +360,25 @@ async fn assigned_chat(desk: &Desk, secs: i64) -> (TicketId, OutgoingEvent) {
     (ticket, created)
 }
 
-#[tokio::test]
-async fn the_first_event_of_a_window_goes_at_once_and_the_rest_in_one_digest() {
+/// A desk where `agent-1`, subscribed to new messages, is assigned a chat ticket opened at 0.
+async fn desk_with_agent_on_a_chat() -> Desk {
     let desk = desk();
     desk.agents(vec![agent("agent-1", &["message.created"], &[])])
         .await;
-    let (_ticket, _) = assigned_chat(&desk, 0).await;
-    let m1 = desk.write_message(chat("m1", "My order is late", 65)).await;
-    let m2 = desk.write_message(chat("m2", "Order 1234", 70)).await;
-    let m3 = desk.write_message(chat("m3", "Anyone there?", 100)).await;
+    assigned_chat(&desk, 0).await;
+    desk
+}
+
+#[tokio::test]
+async fn the_first_event_of_a_window_goes_at_once_and_the_rest_in_one_digest() {
+    let desk = desk_with_agent_on_a_chat().await;
+    let [m1, m2, m3] = desk
+        .write_chats([
+            ("m1", "My order is late", 65),
+            ("m2", "Order 1234", 70),
+            ("m3", "Anyone there?", 100),
+        ])
+        .await;
 
     desk.clock.set(at(66));
     assert_eq!(desk.handle(&m1).await, NotifyOutcome::SentImmediately);
@@ -403,20 +434,19 @@ async fn the_first_event_of_a_window_goes_at_once_and_the_rest_in_one_digest() {
 
 #[tokio::test]
 async fn a_later_digest_covers_what_the_last_one_did_not() {
-    let desk = desk();
-    desk.agents(vec![agent("agent-1", &["message.created"], &[])])
+    let desk = desk_with_agent_on_a_chat().await;
+    let [first, second] = desk
+        .write_chats([("m1", "one", 61), ("m2", "two", 62)])
         .await;
-    let (_ticket, _) = assigned_chat(&desk, 0).await;
-    let first = desk.write_message(chat("m1", "one", 61)).await;
-    let second = desk.write_message(chat("m2", "two", 62)).await;
     desk.clock.set(at(62));
     desk.handle(&first).await;
     desk.handle(&second).await;
     desk.clock.set(at(125));
     assert_eq!(desk.handle(&second).await, NotifyOutcome::SentDigest);
     // Next window: again one at once, one in the digest, which starts where the last ended.
-    let third = desk.write_message(chat("m3", "three", 130)).await;
-    let fourth = desk.write_message(chat("m4", "four", 131)).await;
+    let [third, fourth] = desk
+        .write_chats([("m3", "three", 130), ("m4", "four", 131)])
+        .await;
     desk.clock.set(at(131));
     assert_eq!(desk.handle(&third).await, NotifyOutcome::SentImmediately);
     assert!(matches!(
@@ -432,16 +462,9 @@ async fn a_later_digest_covers_what_the_last_one_did_not() {
 
 #[tokio::test]
 async fn a_failed_immediate_mail_is_delivered_in_the_digest() {
-    let desk = desk();
-    desk.agents(vec![agent("agent-1", &["message.created"], &[])])
-        .await;
-    let (_ticket, _) = assigned_chat(&desk, 0).await;
+    let desk = desk_with_agent_on_a_chat().await;
     let m1 = desk.write_message(chat("m1", "Help", 61)).await;
-    desk.mailer
-        .failures
-        .lock()
-        .unwrap()
-        .push(NotifySendError::Retryable("throttled".into()));
+    desk.mailer.fail_next("throttled");
     desk.clock.set(at(62));
     let err = desk.notifier.handle(&m1).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
@@ -460,23 +483,16 @@ async fn a_failed_immediate_mail_is_delivered_in_the_digest() {
 
 #[tokio::test]
 async fn a_failing_digest_sender_is_taken_over_in_the_next_epoch() {
-    let desk = desk();
-    desk.agents(vec![agent("agent-1", &["message.created"], &[])])
+    let desk = desk_with_agent_on_a_chat().await;
+    let [m1, m2, m3] = desk
+        .write_chats([("m1", "a", 61), ("m2", "b", 62), ("m3", "c", 63)])
         .await;
-    let (_ticket, _) = assigned_chat(&desk, 0).await;
-    let m1 = desk.write_message(chat("m1", "a", 61)).await;
-    let m2 = desk.write_message(chat("m2", "b", 62)).await;
-    let m3 = desk.write_message(chat("m3", "c", 63)).await;
     desk.clock.set(at(63));
     desk.handle(&m1).await;
     desk.handle(&m2).await;
     desk.handle(&m3).await;
     desk.clock.set(at(125));
-    desk.mailer
-        .failures
-        .lock()
-        .unwrap()
-        .push(NotifySendError::Retryable("down".into()));
+    desk.mailer.fail_next("down");
     assert!(desk.notifier.handle(&m2).await.is_err());
     assert_eq!(
         desk.handle(&m3).await,
@@ -723,25 +739,20 @@ fn a_mail_lists_only_its_recipients_items_on_one_subject_line() {
 
 #[tokio::test]
 async fn a_later_windows_digest_sent_first_still_covers_the_failed_one() {
-    let desk = desk();
-    desk.agents(vec![agent("agent-1", &["message.created"], &[])])
+    let desk = desk_with_agent_on_a_chat().await;
+    let [m1, m2] = desk
+        .write_chats([("m1", "one", 61), ("m2", "two", 62)])
         .await;
-    let (_ticket, _) = assigned_chat(&desk, 0).await;
-    let m1 = desk.write_message(chat("m1", "one", 61)).await;
-    let m2 = desk.write_message(chat("m2", "two", 62)).await;
     desk.clock.set(at(62));
     desk.handle(&m1).await;
     desk.handle(&m2).await;
     // The window's digest fails; meanwhile the next window fills.
     desk.clock.set(at(123));
-    desk.mailer
-        .failures
-        .lock()
-        .unwrap()
-        .push(NotifySendError::Retryable("down".into()));
+    desk.mailer.fail_next("down");
     assert!(desk.notifier.handle(&m2).await.is_err());
-    let m3 = desk.write_message(chat("m3", "three", 130)).await;
-    let m4 = desk.write_message(chat("m4", "four", 131)).await;
+    let [m3, m4] = desk
+        .write_chats([("m3", "three", 130), ("m4", "four", 131)])
+        .await;
     desk.clock.set(at(131));
     assert_eq!(desk.handle(&m3).await, NotifyOutcome::SentImmediately);
     desk.handle(&m4).await;

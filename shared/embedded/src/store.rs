@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use crossdesk_core::{
     distinct_identities, first_line, Appended, ChannelKind, Contact, ContactId, ConversationKey,
-    Delivery, EmailAddress, Identity, Message, MessageEvent, MessageId, Revision, Route,
-    StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
+    Delivery, EmailAddress, Identity, Message, MessageEvent, MessageId, ResolvedContact, Revision,
+    Route, StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
 };
 use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
@@ -82,7 +82,7 @@ impl TicketStore for SqliteStore {
         identities: &[Identity],
         name: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<ContactId, StoreError> {
+    ) -> Result<ResolvedContact, StoreError> {
         let wanted = distinct_identities(identities);
         let name = name
             .map(str::trim)
@@ -327,7 +327,7 @@ fn resolve_contact(
     identities: &[Identity],
     name: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<ContactId, DbError> {
+) -> Result<ResolvedContact, DbError> {
     let tx = write_tx(conn)?;
     let mut oldest: Option<(i64, i64, ContactId)> = None;
     {
@@ -351,7 +351,7 @@ fn resolve_contact(
             }
         }
     }
-    let contact = match oldest {
+    let (contact, created) = match oldest {
         Some((_, _, id)) => {
             if let Some(name) = name {
                 tx.execute(
@@ -359,7 +359,7 @@ fn resolve_contact(
                     params![name, id.as_str()],
                 )?;
             }
-            id
+            (id, false)
         }
         None => {
             let id = ContactId::generate();
@@ -368,7 +368,7 @@ fn resolve_contact(
                 params![id.as_str(), name, to_nanos(now)?],
             )?;
             debug!(contact_id = %id, "contact created");
-            id
+            (id, true)
         }
     };
     {
@@ -381,7 +381,10 @@ fn resolve_contact(
         }
     }
     tx.commit()?;
-    Ok(contact)
+    Ok(ResolvedContact {
+        id: contact,
+        created,
+    })
 }
 
 /// The stored message with this platform id or Crossdesk id, as a duplicate.

@@ -67,3 +67,32 @@ mod workflow {
         });
     }
 }
+
+/// The SLA watch over the store, with an injected clock.
+mod sla_watch {
+    use std::sync::Arc;
+
+    use crossdesk_embedded::SqliteStore;
+    use crossdesk_store_contract::sla::sla_watch_raises_each_breach_once;
+
+    #[test]
+    fn raises_each_breach_once() {
+        crossdesk_store_contract::run(
+            || async { Arc::new(SqliteStore::in_memory().expect("in-memory store")) },
+            sla_watch_raises_each_breach_once,
+        );
+    }
+
+    #[test]
+    fn raises_each_breach_once_in_a_file() {
+        crossdesk_store_contract::run(
+            || async {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let store =
+                    SqliteStore::open(&dir.path().join("crossdesk.db")).expect("file store");
+                (Arc::new(store), dir)
+            },
+            sla_watch_raises_each_breach_once,
+        );
+    }
+}

@@ -24,6 +24,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use crossdesk_core::agent::{AgentDesk, AgentRef, ReplyRequest};
 use crossdesk_core::agent_workflow::{TicketUpdate, WorkFilter};
+use crossdesk_core::ids::IdError;
 use crossdesk_core::workflow::TicketKind;
 use crossdesk_core::{ChannelKind, MessageId, TicketFilter, TicketId, TicketStatus};
 use serde::de::DeserializeOwned;
@@ -208,18 +209,30 @@ async fn get_attachment_link(
     Path((id, message_id, index)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let id = ticket_id(&id)?;
-    let not_found = |what: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", what);
-    let message_id = MessageId::parse(&message_id).map_err(|e| not_found(e.to_string()))?;
-    let index = index
-        .parse::<usize>()
-        .map_err(|_| not_found(format!("no attachment `{index}`")))?;
+    let message_id = path_id(&message_id, MessageId::parse)?;
+    let index = index.parse::<usize>().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no attachment `{index}`"),
+        )
+    })?;
     let link = state.desk.attachment_link(&id, &message_id, index).await?;
     Ok(Json(link).into_response())
 }
 
+/// An id from the request path, parsed by `parse`: one that does not parse names nothing, so
+/// the answer is 404.
+pub(crate) fn path_id<T>(
+    raw: &str,
+    parse: impl FnOnce(&str) -> Result<T, IdError>,
+) -> Result<T, ApiError> {
+    parse(raw).map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))
+}
+
+/// A ticket id from the request path ([`path_id`]).
 pub(crate) fn ticket_id(raw: &str) -> Result<TicketId, ApiError> {
-    TicketId::parse(raw)
-        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))
+    path_id(raw, TicketId::parse)
 }
 
 /// Reads a JSON body of at most [`MAX_API_BODY_BYTES`], with errors in the API's format.

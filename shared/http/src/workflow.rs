@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,7 +23,7 @@ use crossdesk_core::ContactId;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::agent::{json_body, ticket_id, Agent, AgentState};
+use crate::agent::{json_body, path_id, ticket_id, Agent, AgentState};
 use crate::error::ApiError;
 
 /// The workflow routes, merged into the agent router.
@@ -38,8 +38,8 @@ pub(crate) fn workflow_routes() -> Router<Arc<AgentState>> {
             get(get_canned_for_ticket),
         )
         .route("/api/contacts/{id}", get(get_contact))
-        .route("/api/contacts/{id}/merge", post(post_merge))
-        .route("/api/contacts/{id}/unmerge", post(post_unmerge))
+        .route("/api/contacts/{id}/merge", post(post_link_change))
+        .route("/api/contacts/{id}/unmerge", post(post_link_change))
 }
 
 #[derive(Debug, Deserialize)]
@@ -118,17 +118,12 @@ async fn get_canned_for_ticket(
     Ok(Json(state.desk.render_canned(&id, &name, &agent).await?).into_response())
 }
 
-fn contact_id(raw: &str) -> Result<ContactId, ApiError> {
-    ContactId::parse(raw)
-        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string()))
-}
-
 async fn get_contact(
     State(state): State<Arc<AgentState>>,
     _agent: Agent,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = contact_id(&id)?;
+    let id = path_id(&id, ContactId::parse)?;
     Ok(Json(state.desk.contact(&id).await?).into_response())
 }
 
@@ -138,30 +133,25 @@ struct MergeRequest {
     source: String,
 }
 
-async fn post_merge(
+/// `POST /api/contacts/{id}/merge` merges `source` into the contact; `…/unmerge` undoes that
+/// merge (only these two routes lead here).
+async fn post_link_change(
     State(state): State<Arc<AgentState>>,
     _agent: Agent,
+    uri: Uri,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = contact_id(&id)?;
+    let merge = !uri.path().ends_with("/unmerge");
+    let target = path_id(&id, ContactId::parse)?;
     let request: MergeRequest = json_body(&headers, body).await?;
     let source =
         ContactId::parse(&request.source).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(state.desk.merge_contacts(&target, &source).await?).into_response())
-}
-
-async fn post_unmerge(
-    State(state): State<Arc<AgentState>>,
-    _agent: Agent,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let target = contact_id(&id)?;
-    let request: MergeRequest = json_body(&headers, body).await?;
-    let source =
-        ContactId::parse(&request.source).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(state.desk.unmerge_contacts(&target, &source).await?).into_response())
+    let view = if merge {
+        state.desk.merge_contacts(&target, &source).await?
+    } else {
+        state.desk.unmerge_contacts(&target, &source).await?
+    };
+    Ok(Json(view).into_response())
 }

@@ -4,31 +4,22 @@
 //!
 //! Needs `AWS_ENDPOINT_URL` pointing at moto (`make test` starts it; or `scripts/moto`).
 
-use axum::body::Body;
-use crossdesk_aws::{create_resources, sdk_config, ChannelSecrets, ResourceNames};
+use crossdesk_aws::ChannelSecrets;
 use crossdesk_lambda::deploy::Deployment;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use lambda_http::request::LambdaRequest;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use tower::ServiceExt;
+
+mod common;
+
+use common::deployment_with;
 
 async fn deployment(session_key: Option<&str>) -> Deployment {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "AWS_ENDPOINT_URL is not set: run `make test` (it starts moto)"
-    );
-    let sdk = sdk_config().await;
-    let prefix = format!("fn-{}", uuid::Uuid::now_v7().simple());
-    let config = create_resources(&sdk, &ResourceNames::with_prefix(&prefix))
-        .await
-        .expect("resources created in moto");
-    let secrets = ChannelSecrets {
+    deployment_with(ChannelSecrets {
         chat_secret: Some(SecretString::from("test-chat-secret".to_string())),
         chat_session_key: session_key.map(|k| SecretString::from(k.to_string())),
         ..ChannelSecrets::default()
-    };
-    Deployment::assemble(sdk, config, secrets)
+    })
+    .await
 }
 
 /// An API Gateway v2 event for `method path` from `source_ip`, run through the router.
@@ -60,19 +51,8 @@ async fn invoke(
         "body": body.to_string(),
         "isBase64Encoded": false
     });
-    let request: ApiGatewayV2httpRequest = serde_json::from_value(event).unwrap();
-    let request: lambda_http::Request = LambdaRequest::ApiGatewayV2(request).into();
-    let (parts, body) = request.into_parts();
-    let request = lambda_http::http::Request::from_parts(parts, Body::from(body.to_vec()));
-    let response = router.oneshot(request).await.expect("router answers");
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let (status, body) = common::invoke(router, event.to_string().as_bytes()).await;
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 #[tokio::test]

@@ -7,79 +7,37 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::ses::SimpleEmailEvent;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use axum::body::Body;
-use chrono::{DateTime, TimeZone, Utc};
-use crossdesk_aws::{create_resources, sdk_config, ChannelSecrets, ResourceNames};
+use chrono::Utc;
+use crossdesk_aws::ChannelSecrets;
 use crossdesk_channels::{Channel, FacebookChannel, VerifiedWebhook};
-use crossdesk_core::{Clock, Message, RawArchive, TicketFilter, TicketStore};
+use crossdesk_core::{Message, RawArchive, TicketFilter, TicketStore};
 use crossdesk_lambda::deploy::{Deployment, Webhook};
 use crossdesk_lambda::ses::ingest_mail;
 use crossdesk_lambda::sqs::{deliver_batch, write_batch};
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use lambda_http::request::LambdaRequest;
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
-/// The time the signed sample requests were made (2026-11-20T10:00:00Z).
-struct FixedClock(DateTime<Utc>);
+mod common;
+#[path = "../../../tests/common/moto_ses.rs"]
+mod moto_ses;
 
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
-fn signed_at() -> DateTime<Utc> {
-    Utc.timestamp_opt(1_795_168_800, 0).single().unwrap()
-}
-
-fn event_file(path: &str) -> Vec<u8> {
-    let full = format!("{}/../../events/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
+use common::{deployment_at_signing, event_file, invoke, receive_records, signed_at, FixedClock};
 
 /// The email thread key of the test deployment's secret.
 const EMAIL_THREAD_KEY: &str = "test-email-thread-key-0123456789";
 
 /// A deployment on fresh resources in moto, with the test secrets of `events/aws/README.md`.
 async fn deployment() -> Deployment {
-    assert!(
-        std::env::var("AWS_ENDPOINT_URL").is_ok(),
-        "AWS_ENDPOINT_URL is not set: run `make test` (it starts moto) or `scripts/moto` and export it"
-    );
-    let sdk = sdk_config().await;
-    let prefix = format!("fn-{}", uuid::Uuid::now_v7().simple());
-    let config = create_resources(&sdk, &ResourceNames::with_prefix(&prefix))
-        .await
-        .expect("resources created in moto");
     let secret = |s: &str| Some(SecretString::from(s.to_string()));
-    let secrets = ChannelSecrets {
+    deployment_at_signing(ChannelSecrets {
         facebook_app_secret: secret("test-facebook-app-secret"),
         facebook_verify_token: secret("test-verify-token"),
         twitter_consumer_secret: secret("test-twitter-consumer-secret"),
         chat_secret: secret("test-chat-secret"),
         email_thread_key: secret(EMAIL_THREAD_KEY),
         ..ChannelSecrets::default()
-    };
-    let mut deployment = Deployment::assemble(sdk, config, secrets);
-    deployment.clock = Arc::new(FixedClock(signed_at()));
-    deployment
-}
-
-/// Runs an API Gateway v2 event through a router the way `lambda_http::run` does.
-async fn invoke(router: axum::Router, event: &[u8]) -> (u16, String) {
-    let request: ApiGatewayV2httpRequest =
-        serde_json::from_slice(event).expect("API Gateway v2 event");
-    let request: lambda_http::Request = LambdaRequest::ApiGatewayV2(request).into();
-    let (parts, body) = request.into_parts();
-    let request = lambda_http::http::Request::from_parts(parts, Body::from(body.to_vec()));
-    let response = router.oneshot(request).await.expect("router answers");
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, String::from_utf8_lossy(&bytes).into_owned())
+    })
+    .await
 }
 
 /// Every message waiting on a queue, with its FIFO attributes (received and deleted).
@@ -351,7 +309,7 @@ async fn agent_api_serves_the_claims_of_the_jwt_authorizer() {
         .await
         .unwrap();
     let (status, body) = invoke(
-        d.agent_router(),
+        d.agent_router().unwrap(),
         &event_file("aws/apigw-v2-agent-list-tickets.json"),
     )
     .await;
@@ -365,7 +323,11 @@ async fn agent_api_serves_the_claims_of_the_jwt_authorizer() {
         .as_object_mut()
         .unwrap()
         .remove("authorizer");
-    let (status, _) = invoke(d.agent_router(), unauthenticated.to_string().as_bytes()).await;
+    let (status, _) = invoke(
+        d.agent_router().unwrap(),
+        unauthenticated.to_string().as_bytes(),
+    )
+    .await;
     assert_eq!(status, 401);
 }
 
@@ -391,6 +353,30 @@ fn agent_request(method: &str, path: &str, body: Option<Value>) -> Vec<u8> {
 }
 
 #[tokio::test]
+async fn unusable_desk_settings_fail_the_functions_that_build_the_workflow() {
+    let mut settings = crossdesk_core::settings::DeskSettings::default();
+    settings
+        .personal_data
+        .patterns
+        .push(crossdesk_core::personal_data::NamedPattern {
+            name: "order_number".into(),
+            regex: "(unclosed".into(),
+        });
+    let d = deployment().await.with_desk_settings(&settings).unwrap();
+    // The ingest functions never build the desk workflow, so they start without paying for it.
+    assert!(d.webhook_router(Webhook::Facebook).is_ok());
+    // The agent API and the ticket writer build it at start, and say what is wrong.
+    let err = d
+        .agent_router_with(|_| None)
+        .expect_err("unusable settings");
+    assert!(
+        err.to_string().contains("CROSSDESK_SETTINGS") && err.to_string().contains("order_number"),
+        "{err}"
+    );
+    assert!(d.ticket_writer(|_| None).is_err());
+}
+
+#[tokio::test]
 async fn agent_api_reply_windows_follow_the_human_agent_setting() {
     let mut d = deployment().await;
     let question = facebook_messages("facebook/messenger-text.json").remove(0);
@@ -409,16 +395,18 @@ async fn agent_api_reply_windows_follow_the_human_agent_setting() {
         .clone();
     let view = agent_request("GET", &format!("/api/tickets/{ticket}"), None);
 
-    let with_permission = d.agent_router_with(|name| {
-        (name == "CROSSDESK_FACEBOOK_HUMAN_AGENT").then(|| "true".to_string())
-    });
+    let with_permission = d
+        .agent_router_with(|name| {
+            (name == "CROSSDESK_FACEBOOK_HUMAN_AGENT").then(|| "true".to_string())
+        })
+        .unwrap();
     let (status, body) = invoke(with_permission, &view).await;
     assert_eq!(status, 200, "{body}");
     let windows = serde_json::from_str::<Value>(&body).unwrap()["reply_windows"].clone();
     assert_eq!(windows[0]["can_reply"], true, "{windows}");
     assert_eq!(windows[0]["message_tag"], "HUMAN_AGENT");
 
-    let without = d.agent_router_with(|_| None);
+    let without = d.agent_router_with(|_| None).unwrap();
     let (status, body) = invoke(without.clone(), &view).await;
     assert_eq!(status, 200, "{body}");
     let windows = serde_json::from_str::<Value>(&body).unwrap()["reply_windows"].clone();
@@ -437,52 +425,6 @@ async fn agent_api_reply_windows_follow_the_human_agent_setting() {
             .is_empty(),
         "nothing was queued"
     );
-}
-
-/// moto's dump of its state; moto sometimes fails to build it while other requests change
-/// that state (a 500): ask again.
-async fn moto_data(endpoint: &str) -> Value {
-    let mut last = String::new();
-    for _ in 0..20 {
-        match reqwest::get(format!("{endpoint}/moto-api/data.json")).await {
-            Ok(answer) if answer.status().is_success() => match answer.json().await {
-                Ok(data) => return data,
-                Err(e) => last = e.to_string(),
-            },
-            Ok(answer) => last = format!("status {}", answer.status()),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("moto's /moto-api/data.json: {last}");
-}
-
-/// The records waiting on a queue, as Lambda's SQS event source would hand them over.
-async fn receive_records(d: &Deployment, queue_url: &str) -> Vec<SqsMessage> {
-    let sqs = aws_sdk_sqs::Client::new(&d.sdk);
-    let received = sqs
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .send()
-        .await
-        .unwrap();
-    received
-        .messages
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            for (k, v) in m.attributes.unwrap_or_default() {
-                record.attributes.insert(k.as_str().to_string(), v);
-            }
-            record
-        })
-        .collect()
 }
 
 #[tokio::test]
@@ -630,16 +572,14 @@ async fn reply_sender_sends_an_email_reply_through_ses_once_and_records_it() {
         .unwrap_or_else(|| panic!("SES's Message-ID: {platform_id}"));
 
     // moto's record of sent mail: exactly one, threaded under the customer's mail.
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let data = moto_data(&endpoint).await;
-    let mails: Vec<&Value> = data["ses"]["RawMessage"]
-        .as_array()
-        .unwrap()
+    let sent = moto_ses::ses_sent(None).await;
+    let mails: Vec<&Value> = sent
         .iter()
         .filter(|m| {
-            m["raw_data"]
-                .as_str()
-                .is_some_and(|raw| raw.contains(&format!("crossdesk.{}.{ticket}.", reply.id)))
+            m["kind"] == "RawMessage"
+                && m["raw_data"]
+                    .as_str()
+                    .is_some_and(|raw| raw.contains(&format!("crossdesk.{}.{ticket}.", reply.id)))
         })
         .collect();
     assert_eq!(mails.len(), 1, "sent once");
@@ -1022,7 +962,7 @@ async fn channel_health_records_a_rejected_page_token_and_the_agent_api_shows_it
     assert!(paths[0].ends_with("/me?fields=id"), "{paths:?}");
 
     let (status, body) = invoke(
-        d.agent_router_with(env),
+        d.agent_router_with(env).unwrap(),
         &agent_request("GET", "/api/channels", None),
     )
     .await;
@@ -1068,7 +1008,7 @@ async fn agent_api_shows_each_signature_mode_and_the_graph_versions_retirement()
         _ => None,
     };
     let (status, body) = invoke(
-        d.agent_router_with(env),
+        d.agent_router_with(env).unwrap(),
         &agent_request("GET", "/api/channels", None),
     )
     .await;
@@ -1170,7 +1110,11 @@ async fn ticket_writer_copies_attachments_to_the_bucket_and_the_agent_api_links_
         "/api/tickets/{}/messages/{}/attachments/0",
         ticket.id, stored.id
     );
-    let (status, body) = invoke(d.agent_router(), &agent_request("GET", &path, None)).await;
+    let (status, body) = invoke(
+        d.agent_router().unwrap(),
+        &agent_request("GET", &path, None),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let link: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(link["inline"], true);
@@ -1188,7 +1132,7 @@ async fn agent_api_works_tickets_through_the_workflow_on_dynamodb() {
     let (_, writer) = d.ticket_writer(|_| None).unwrap();
     writer.write(&text).await.unwrap();
     let (status, body) = invoke(
-        d.agent_router(),
+        d.agent_router().unwrap(),
         &event_file("aws/apigw-v2-agent-list-tickets.json"),
     )
     .await;
@@ -1205,7 +1149,7 @@ async fn agent_api_works_tickets_through_the_workflow_on_dynamodb() {
 
     let patch = json!({"assignee": "agent-7", "add_tags": ["Billing"]});
     let (status, body) = invoke(
-        d.agent_router(),
+        d.agent_router().unwrap(),
         &agent_request("PATCH", &format!("/api/tickets/{id}"), Some(patch)),
     )
     .await;
@@ -1216,7 +1160,7 @@ async fn agent_api_works_tickets_through_the_workflow_on_dynamodb() {
 
     let note = json!({"text": "Check the contract first."});
     let (status, body) = invoke(
-        d.agent_router(),
+        d.agent_router().unwrap(),
         &agent_request("POST", &format!("/api/tickets/{id}/notes"), Some(note)),
     )
     .await;
@@ -1227,7 +1171,7 @@ async fn agent_api_works_tickets_through_the_workflow_on_dynamodb() {
     );
 
     let (status, body) = invoke(
-        d.agent_router(),
+        d.agent_router().unwrap(),
         &agent_request("GET", &format!("/api/contacts/{contact}"), None),
     )
     .await;
@@ -1237,7 +1181,7 @@ async fn agent_api_works_tickets_through_the_workflow_on_dynamodb() {
 
     let prefs = json!({"email": "agent7@example.com", "events": ["ticket.created"]});
     let (status, body) = invoke(
-        d.agent_router(),
+        d.agent_router().unwrap(),
         &agent_request("PUT", "/api/agents/me/notifications", Some(prefs)),
     )
     .await;

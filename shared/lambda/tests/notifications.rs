@@ -4,98 +4,37 @@
 //!
 //! Needs `AWS_ENDPOINT_URL` pointing at moto (`make test` starts it; or `scripts/moto`).
 
-use std::sync::Arc;
-
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use axum::body::Body;
-use chrono::{DateTime, TimeZone, Utc};
-use crossdesk_aws::{create_resources, sdk_config, ChannelSecrets, ResourceNames};
+use aws_lambda_events::event::sqs::SqsEvent;
+use crossdesk_aws::ChannelSecrets;
 use crossdesk_core::workflow::{AgentPreferences, WorkflowStore};
-use crossdesk_core::Clock;
 use crossdesk_lambda::deploy::{Deployment, Webhook};
 use crossdesk_lambda::events::send_events_batch;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
-use lambda_http::request::LambdaRequest;
 use secrecy::SecretString;
 use serde_json::Value;
-use tower::ServiceExt;
 
-/// The time the signed sample requests were made (2026-11-20T10:00:00Z).
-struct FixedClock(DateTime<Utc>);
+mod common;
+#[path = "../../../tests/common/moto_ses.rs"]
+mod moto_ses;
 
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
-
-fn event_file(path: &str) -> Vec<u8> {
-    let full = format!("{}/../../events/{path}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
-}
+use common::{deployment_at_signing, event_file, invoke, receive_records};
 
 async fn deployment() -> Deployment {
-    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL: run with moto (make test)");
-    let sdk = sdk_config().await;
-    let prefix = format!("fn-{}", uuid::Uuid::now_v7().simple());
-    let config = create_resources(&sdk, &ResourceNames::with_prefix(&prefix))
-        .await
-        .expect("resources created in moto");
-    let secrets = ChannelSecrets {
+    deployment_at_signing(ChannelSecrets {
         chat_secret: Some(SecretString::from("test-chat-secret".to_string())),
         email_thread_key: Some(SecretString::from(
             "test-email-thread-key-0123456789".to_string(),
         )),
         ..ChannelSecrets::default()
-    };
-    let mut deployment = Deployment::assemble(sdk, config, secrets);
-    deployment.clock = Arc::new(FixedClock(
-        Utc.timestamp_opt(1_795_168_800, 0).single().unwrap(),
-    ));
-    deployment
-}
-
-async fn receive_records(d: &Deployment, queue_url: &str) -> Vec<SqsMessage> {
-    let received = aws_sdk_sqs::Client::new(&d.sdk)
-        .receive_message()
-        .queue_url(queue_url)
-        .max_number_of_messages(10)
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .send()
-        .await
-        .unwrap();
-    received
-        .messages
-        .unwrap_or_default()
-        .into_iter()
-        .map(|m| {
-            let mut record = SqsMessage::default();
-            record.message_id = m.message_id.clone();
-            record.receipt_handle = m.receipt_handle.clone();
-            record.body = m.body.clone();
-            for (k, v) in m.attributes.unwrap_or_default() {
-                record.attributes.insert(k.as_str().to_string(), v);
-            }
-            record
-        })
-        .collect()
+    })
+    .await
 }
 
 /// The mail moto's SES keeps for one recipient.
 async fn mail_to(to: &str) -> Vec<Value> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let dump: Value = reqwest::get(format!("{endpoint}/moto-api/data.json"))
+    moto_ses::ses_sent(None)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    dump["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
         .into_iter()
-        .filter(|m| m["destinations"]["ToAddresses"][0] == to)
+        .filter(|m| m["kind"] == "Message" && m["destinations"]["ToAddresses"][0] == to)
         .collect()
 }
 
@@ -133,18 +72,12 @@ async fn a_new_ticket_mails_the_subscribed_agent_once() {
     assert!(sender.webhook.is_none() && sender.notifier.is_some());
 
     // A chat message through the webhook and the ticket writer emits two events.
-    let request: ApiGatewayV2httpRequest =
-        serde_json::from_slice(&event_file("aws/apigw-v2-chat-post.json")).unwrap();
-    let request: lambda_http::Request = LambdaRequest::ApiGatewayV2(request).into();
-    let (parts, body) = request.into_parts();
-    let request = lambda_http::http::Request::from_parts(parts, Body::from(body.to_vec()));
-    let response = d
-        .webhook_router(Webhook::Chat)
-        .unwrap()
-        .oneshot(request)
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 200);
+    let (status, body) = invoke(
+        d.webhook_router(Webhook::Chat).unwrap(),
+        &event_file("aws/apigw-v2-chat-post.json"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let inbound = receive_records(&d, &d.config.inbound_queue_url).await;
     let customer = d
         .inbound

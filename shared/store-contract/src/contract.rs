@@ -86,6 +86,7 @@ async fn contact_for(store: &Arc<dyn TicketStore>, message: &Message) -> Contact
         .resolve_contact(&message.customer_identities(), None, message.received_at)
         .await
         .expect("resolve_contact")
+        .id
 }
 
 fn ids(messages: &[Message]) -> Vec<Option<String>> {
@@ -1649,24 +1650,28 @@ pub async fn different_customers_are_different_contacts(store: Arc<dyn TicketSto
 }
 
 /// A known contact is given the identities it lacked and a missing name, and is then found by
-/// any of them.
+/// any of them; only the first resolution says it created the contact.
 pub async fn resolve_contact_adds_missing_identities(store: Arc<dyn TicketStore>) {
     let fb = identity("facebook:u1");
     let mail = identity("email:alex@example.com");
-    let a = store
+    let first = store
         .resolve_contact(std::slice::from_ref(&fb), None, at(0))
         .await
         .expect("resolve_contact");
+    assert!(first.created, "a new contact says so");
+    let a = first.id;
     let again = store
         .resolve_contact(&[fb.clone(), mail.clone()], Some("Alex"), at(10))
         .await
         .expect("resolve_contact");
-    assert_eq!(again, a);
+    assert_eq!(again.id, a);
+    assert!(!again.created, "a known contact was not created");
     let by_mail = store
         .resolve_contact(std::slice::from_ref(&mail), Some("Someone Else"), at(20))
         .await
         .expect("resolve_contact");
-    assert_eq!(by_mail, a);
+    assert_eq!(by_mail.id, a);
+    assert!(!by_mail.created);
     let contact = store
         .get_contact(&a)
         .await
@@ -1697,16 +1702,19 @@ pub async fn resolve_contact_never_merges_contacts(store: Arc<dyn TicketStore>) 
     let older = store
         .resolve_contact(std::slice::from_ref(&mail), Some("Alex"), at(0))
         .await
-        .expect("resolve_contact");
+        .expect("resolve_contact")
+        .id;
     let newer = store
         .resolve_contact(std::slice::from_ref(&chat), None, at(10))
         .await
-        .expect("resolve_contact");
+        .expect("resolve_contact")
+        .id;
     assert_ne!(older, newer);
     let both = store
         .resolve_contact(&[chat.clone(), mail.clone()], Some("Visitor"), at(20))
         .await
-        .expect("resolve_contact");
+        .expect("resolve_contact")
+        .id;
     assert_eq!(both, older, "the oldest contact answers");
     let older_contact = store
         .get_contact(&older)
@@ -1725,7 +1733,8 @@ pub async fn resolve_contact_never_merges_contacts(store: Arc<dyn TicketStore>) 
     let by_chat = store
         .resolve_contact(&[chat], None, at(30))
         .await
-        .expect("resolve_contact");
+        .expect("resolve_contact")
+        .id;
     assert_eq!(by_chat, newer);
 }
 
@@ -1734,18 +1743,21 @@ pub async fn anonymous_contacts_are_distinct(store: Arc<dyn TicketStore>) {
     let a = store
         .resolve_contact(&[], Some("Guest"), at(0))
         .await
-        .expect("resolve_contact");
+        .expect("resolve_contact")
+        .id;
     let b = store
         .resolve_contact(&[], None, at(0))
         .await
-        .expect("resolve_contact");
+        .expect("resolve_contact")
+        .id;
     assert_ne!(a, b);
     let contact = store.get_contact(&a).await.expect("get").expect("contact");
     assert!(contact.identities.is_empty() && contact.emails.is_empty());
     assert_eq!(contact.name.as_deref(), Some("Guest"));
 }
 
-/// Eight writers resolving one new customer at once end with one contact.
+/// Eight writers resolving one new customer at once end with one contact, which one of them
+/// created.
 pub async fn concurrent_resolves_make_one_contact(store: Arc<dyn TicketStore>) {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
@@ -1759,10 +1771,14 @@ pub async fn concurrent_resolves_make_one_contact(store: Arc<dyn TicketStore>) {
         })
         .collect();
     let mut contacts = HashSet::new();
+    let mut created = 0;
     for task in tasks {
-        contacts.insert(task.await.expect("task").expect("resolve_contact"));
+        let resolved = task.await.expect("task").expect("resolve_contact");
+        created += usize::from(resolved.created);
+        contacts.insert(resolved.id);
     }
     assert_eq!(contacts.len(), 1);
+    assert_eq!(created, 1, "one writer created the contact");
     let id = contacts.into_iter().next().expect("one contact");
     let contact = store.get_contact(&id).await.expect("get").expect("contact");
     assert_eq!(contact.identities.len(), 9);

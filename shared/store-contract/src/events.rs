@@ -1,6 +1,6 @@
 //! The contract every [`EventLedger`] adapter passes. Run it with
 //! [`event_ledger_contract_tests!`](crate::event_ledger_contract_tests) and a factory of
-//! [`LedgerFixture`]s.
+//! [`Fixture`](crate::Fixture)s.
 
 use std::sync::Arc;
 
@@ -9,48 +9,8 @@ use crossdesk_core::events::{
     EventId, EventLedger, EventType, FailedEndpoint, FailedEvent, OutgoingEvent,
 };
 
-/// What an event ledger contract factory produces: a fresh, empty ledger (and whatever keeps it
-/// alive).
-pub trait LedgerFixture: Send {
-    /// The ledger under test.
-    fn ledger(&self) -> Arc<dyn EventLedger>;
-}
-
-impl LedgerFixture for Arc<dyn EventLedger> {
-    fn ledger(&self) -> Arc<dyn EventLedger> {
-        Arc::clone(self)
-    }
-}
-
-impl<G: Send> LedgerFixture for (Arc<dyn EventLedger>, G) {
-    fn ledger(&self) -> Arc<dyn EventLedger> {
-        Arc::clone(&self.0)
-    }
-}
-
-/// Runs one event ledger contract test against a ledger made by `factory`.
-pub fn run<F, Fut, X, T, TFut>(factory: F, test: T)
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = X>,
-    X: LedgerFixture,
-    T: FnOnce(Arc<dyn EventLedger>) -> TFut,
-    TFut: std::future::Future<Output = ()>,
-{
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for the contract test");
-    runtime.block_on(async move {
-        let fixture = factory().await;
-        test(fixture.ledger()).await;
-        drop(fixture);
-    });
-}
-
 /// Expands to one `#[test]` per event ledger contract test, each on a fresh ledger from
-/// `$factory` (a closure returning a future of a [`LedgerFixture`]).
+/// `$factory` (a closure returning a future of a [`Fixture`](crate::Fixture)).
 #[macro_export]
 macro_rules! event_ledger_contract_tests {
     ($factory:expr) => {
@@ -68,7 +28,7 @@ macro_rules! event_ledger_contract_tests {
         $(
             #[test]
             fn $name() {
-                $crate::events::run($factory, $crate::events::$name);
+                $crate::run($factory, $crate::events::$name);
             }
         )*
     };

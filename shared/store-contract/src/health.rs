@@ -1,6 +1,6 @@
 //! The contract every [`ChannelHealthStore`] adapter passes. Run it with
 //! [`channel_health_contract_tests!`](crate::channel_health_contract_tests) and a factory of
-//! [`HealthFixture`]s.
+//! [`Fixture`](crate::Fixture)s.
 
 use std::sync::Arc;
 
@@ -10,48 +10,8 @@ use crossdesk_core::health::{
 };
 use crossdesk_core::ChannelKind;
 
-/// What a channel health contract factory produces: a fresh, empty store (and whatever keeps
-/// it alive).
-pub trait HealthFixture: Send {
-    /// The store under test.
-    fn store(&self) -> Arc<dyn ChannelHealthStore>;
-}
-
-impl HealthFixture for Arc<dyn ChannelHealthStore> {
-    fn store(&self) -> Arc<dyn ChannelHealthStore> {
-        Arc::clone(self)
-    }
-}
-
-impl<G: Send> HealthFixture for (Arc<dyn ChannelHealthStore>, G) {
-    fn store(&self) -> Arc<dyn ChannelHealthStore> {
-        Arc::clone(&self.0)
-    }
-}
-
-/// Runs one channel health contract test against a store made by `factory`.
-pub fn run<F, Fut, X, T, TFut>(factory: F, test: T)
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = X>,
-    X: HealthFixture,
-    T: FnOnce(Arc<dyn ChannelHealthStore>) -> TFut,
-    TFut: std::future::Future<Output = ()>,
-{
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for the contract test");
-    runtime.block_on(async move {
-        let fixture = factory().await;
-        test(fixture.store()).await;
-        drop(fixture);
-    });
-}
-
 /// Expands to one `#[test]` per channel health contract test, each on a fresh store from
-/// `$factory` (a closure returning a future of a [`HealthFixture`]).
+/// `$factory` (a closure returning a future of a [`Fixture`](crate::Fixture)).
 #[macro_export]
 macro_rules! channel_health_contract_tests {
     ($factory:expr) => {
@@ -70,7 +30,7 @@ macro_rules! channel_health_contract_tests {
         $(
             #[test]
             fn $name() {
-                $crate::health::run($factory, $crate::health::$name);
+                $crate::run($factory, $crate::health::$name);
             }
         )*
     };

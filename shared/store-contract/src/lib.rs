@@ -1,5 +1,5 @@
-//! The contract every [`TicketStore`] adapter passes: one suite of async tests, run against the
-//! embedded SQLite store now and the DynamoDB store later.
+//! The contract every [`TicketStore`](crossdesk_core::TicketStore) adapter passes: one suite
+//! of async tests, run against the embedded SQLite store now and the DynamoDB store later.
 //!
 //! An adapter crate runs the whole suite with one line in a test file:
 //!
@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The factory is called once per test and may be asynchronous (create a fresh DynamoDB table).
-//! It returns a [`StoreFixture`]: the store itself, or `(store, guard)` where the guard (a temp
+//! It returns a [`Fixture`]: the store itself, or `(store, guard)` where the guard (a temp
 //! directory, a table to delete) is kept alive until the test ends.
 
 #![warn(missing_docs)]
@@ -18,42 +18,43 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crossdesk_core::TicketStore;
-
 pub mod builder;
 pub mod contract;
 pub mod events;
 pub mod health;
+pub mod sla;
 pub mod workflow;
 
 pub use builder::{at, MessageBuilder};
 
-/// What a contract test factory produces: a fresh, empty store (and whatever keeps it alive).
-pub trait StoreFixture: Send {
-    /// The store under test.
-    fn store(&self) -> Arc<dyn TicketStore>;
+/// What a contract test factory produces: a fresh, empty port `P` under test (a ticket store,
+/// a workflow store, a channel health store, an event ledger), and whatever keeps it alive.
+pub trait Fixture<P: ?Sized>: Send {
+    /// The port under test.
+    fn port(&self) -> Arc<P>;
 }
 
-impl StoreFixture for Arc<dyn TicketStore> {
-    fn store(&self) -> Arc<dyn TicketStore> {
+impl<P: ?Sized + Send + Sync> Fixture<P> for Arc<P> {
+    fn port(&self) -> Arc<P> {
         Arc::clone(self)
     }
 }
 
-impl<G: Send> StoreFixture for (Arc<dyn TicketStore>, G) {
-    fn store(&self) -> Arc<dyn TicketStore> {
+impl<P: ?Sized + Send + Sync, G: Send> Fixture<P> for (Arc<P>, G) {
+    fn port(&self) -> Arc<P> {
         Arc::clone(&self.0)
     }
 }
 
-/// Runs one contract test on a multi-threaded runtime (so the concurrency tests race for real)
-/// against a store made by `factory`.
-pub fn run<F, Fut, X, T, TFut>(factory: F, test: T)
+/// Runs one contract test (of any of the suites) on a multi-threaded runtime (so the
+/// concurrency tests race for real) against a port made by `factory`.
+pub fn run<P, F, Fut, X, T, TFut>(factory: F, test: T)
 where
+    P: ?Sized,
     F: FnOnce() -> Fut,
     Fut: Future<Output = X>,
-    X: StoreFixture,
-    T: FnOnce(Arc<dyn TicketStore>) -> TFut,
+    X: Fixture<P>,
+    T: FnOnce(Arc<P>) -> TFut,
     TFut: Future<Output = ()>,
 {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -63,13 +64,13 @@ where
         .expect("a tokio runtime for the contract test");
     runtime.block_on(async move {
         let fixture = factory().await;
-        test(fixture.store()).await;
+        test(fixture.port()).await;
         drop(fixture);
     });
 }
 
 /// Expands to one `#[test]` per contract test, each on a fresh store from `$factory`
-/// (a closure returning a future of a [`StoreFixture`]).
+/// (a closure returning a future of a [`Fixture`]).
 #[macro_export]
 macro_rules! store_contract_tests {
     ($factory:expr) => {

@@ -1,6 +1,6 @@
 //! The contract every [`WorkflowStore`] adapter passes. Run it with
 //! [`workflow_contract_tests!`](crate::workflow_contract_tests) and a factory of
-//! [`WorkflowFixture`]s.
+//! [`Fixture`](crate::Fixture)s.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,49 +12,8 @@ use crossdesk_core::workflow::{
 };
 use crossdesk_core::{ChannelKind, ContactId, Identity, MessageId, TicketId};
 
-/// What a workflow contract factory produces: a fresh, empty store (and whatever keeps it
-/// alive).
-pub trait WorkflowFixture: Send {
-    /// The store under test.
-    fn store(&self) -> Arc<dyn WorkflowStore>;
-}
-
-impl WorkflowFixture for Arc<dyn WorkflowStore> {
-    fn store(&self) -> Arc<dyn WorkflowStore> {
-        Arc::clone(self)
-    }
-}
-
-impl<G: Send> WorkflowFixture for (Arc<dyn WorkflowStore>, G) {
-    fn store(&self) -> Arc<dyn WorkflowStore> {
-        Arc::clone(&self.0)
-    }
-}
-
-/// Runs one workflow contract test on a multi-threaded runtime (so the concurrency tests race
-/// for real) against a store made by `factory`.
-pub fn run<F, Fut, X, T, TFut>(factory: F, test: T)
-where
-    F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = X>,
-    X: WorkflowFixture,
-    T: FnOnce(Arc<dyn WorkflowStore>) -> TFut,
-    TFut: std::future::Future<Output = ()>,
-{
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime for the contract test");
-    runtime.block_on(async move {
-        let fixture = factory().await;
-        test(fixture.store()).await;
-        drop(fixture);
-    });
-}
-
 /// Expands to one `#[test]` per workflow contract test, each on a fresh store from `$factory`
-/// (a closure returning a future of a [`WorkflowFixture`]).
+/// (a closure returning a future of a [`Fixture`](crate::Fixture)).
 #[macro_export]
 macro_rules! workflow_contract_tests {
     ($factory:expr) => {
@@ -84,7 +43,7 @@ macro_rules! workflow_contract_tests {
         $(
             #[test]
             fn $name() {
-                $crate::workflow::run($factory, $crate::workflow::$name);
+                $crate::run($factory, $crate::workflow::$name);
             }
         )*
     };
