@@ -6,5 +6,5 @@ use crossdesk_lambda::deploy::Deployment;
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let deployment = Deployment::load().await?;
-    lambda_http::run(deployment.agent_router()).await
+    lambda_http::run(deployment.agent_router()?).await
 }

@@ -3,7 +3,7 @@
 //! and the adapters behind the domain's ports. Each function's `main.rs` asks it for the one
 //! handler it runs.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -107,11 +107,12 @@ pub struct Deployment {
     pub events: Option<Arc<SqsQueue>>,
     /// Which endpoint has which event, and the events given up on (in the table).
     pub event_ledger: Arc<DynamoEventLedger>,
-    /// The desk's workflow (SLAs, personal data, handoff texts, canned responses), configured
-    /// by the desk settings (`CROSSDESK_SETTINGS`, see [`crate::settings`]).
-    pub desk: Arc<DeskWorkflow>,
-    /// The desk settings the workflow was configured with.
+    /// The desk settings (`CROSSDESK_SETTINGS`, see [`crate::settings`]), read at start.
     pub desk_settings: Arc<DeskSettings>,
+    /// The desk's workflow (SLAs, personal data, handoff texts, canned responses) these
+    /// settings configure, built on first use ([`Deployment::desk`]): its regexes and templates
+    /// cost the functions that never use it (the ingest functions) cold-start time.
+    desk: Arc<OnceLock<Arc<DeskWorkflow>>>,
 }
 
 impl Deployment {
@@ -156,16 +157,31 @@ impl Deployment {
             })
     }
 
-    /// The same deployment with the desk workflow these settings configure.
+    /// The same deployment with these desk settings. The workflow they configure is built on
+    /// its first use, where a setting it cannot use is reported ([`Deployment::desk`]).
     pub fn with_desk_settings(mut self, settings: &DeskSettings) -> Result<Self, DeployError> {
-        let desk = DeskWorkflow::from_settings(settings, self.store.clone(), self.store.clone())
-            .map_err(|e| DeployError::Invalid {
-                name: "CROSSDESK_SETTINGS",
-                reason: e.to_string(),
-            })?;
-        self.desk = Arc::new(desk);
         self.desk_settings = Arc::new(settings.clone());
+        self.desk = Arc::default();
         Ok(self)
+    }
+
+    /// The desk's workflow, built from the desk settings on the first call (the agent API and
+    /// the ticket writer ask for it at start). An unusable setting is an error naming
+    /// `CROSSDESK_SETTINGS` and the setting.
+    pub fn desk(&self) -> Result<Arc<DeskWorkflow>, DeployError> {
+        if let Some(desk) = self.desk.get() {
+            return Ok(desk.clone());
+        }
+        let desk = DeskWorkflow::from_settings(
+            &self.desk_settings,
+            self.store.clone(),
+            self.store.clone(),
+        )
+        .map_err(|e| DeployError::Invalid {
+            name: "CROSSDESK_SETTINGS",
+            reason: e.to_string(),
+        })?;
+        Ok(self.desk.get_or_init(|| Arc::new(desk)).clone())
     }
 
     /// Builds the adapters over an SDK configuration, settings and secrets already loaded.
@@ -174,11 +190,8 @@ impl Deployment {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let store = Arc::new(DynamoTicketStore::new(dynamo.clone(), &config.table_name));
-        let desk =
-            DeskWorkflow::from_settings(&DeskSettings::default(), store.clone(), store.clone())
-                .expect("the default desk settings are valid");
         Deployment {
-            desk: Arc::new(desk),
+            desk: Arc::default(),
             desk_settings: Arc::default(),
             events: config
                 .events_queue_url
@@ -325,13 +338,16 @@ impl Deployment {
 
     /// The agent API router, trusting the JWT authorizer's claims, with settings from the
     /// process environment.
-    pub fn agent_router(&self) -> axum::Router {
+    pub fn agent_router(&self) -> Result<axum::Router, DeployError> {
         self.agent_router_with(|name| std::env::var(name).ok())
     }
 
     /// The agent API router, trusting the JWT authorizer's claims. Its reply windows follow
     /// `CROSSDESK_FACEBOOK_HUMAN_AGENT` (read through `env`), the reply sender's setting.
-    pub fn agent_router_with(&self, env: impl Fn(&str) -> Option<String>) -> axum::Router {
+    pub fn agent_router_with(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<axum::Router, DeployError> {
         let channels = self.channels_router(&env);
         let desk = AgentDesk::new(
             self.store.clone(),
@@ -342,12 +358,12 @@ impl Deployment {
             human_agent: human_agent_permission(&env),
         })
         .with_media(self.media.clone())
-        .with_workflow(self.desk.clone());
+        .with_workflow(self.desk()?);
         let desk = match self.event_queue() {
             Some(events) => desk.with_events(events),
             None => desk,
         };
-        agent_router(AgentState {
+        Ok(agent_router(AgentState {
             desk,
             auth: Arc::new(JwtClaimsAuth),
         })
@@ -364,7 +380,7 @@ impl Deployment {
         // The console's files and its sign-in settings (public routes, no authorizer).
         .merge(web_router(
             ConsoleAuth::oidc_from_lookup(&env).unwrap_or(ConsoleAuth::Token),
-        ))
+        )))
     }
 
     /// The events queue as the port producers publish to.
@@ -486,7 +502,7 @@ impl Deployment {
                 secrets.twitter_access_secret.as_ref(),
             ));
         let writer = TicketWriter::new(self.store.clone())
-            .with_triage(self.desk.triage.clone())
+            .with_triage(self.desk()?.triage.clone())
             .with_email_threading(threading)
             .with_inbound_activity(Arc::new(InboundActivity::new(self.store.clone())))
             .with_attachments(AttachmentCollector::new(
