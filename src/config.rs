@@ -119,6 +119,9 @@ pub struct LocalConfig {
     pub durability: Durability,
     /// The adapters to run on (set from the command line).
     pub backend: Backend,
+    /// Store faults to inject into the ticket writer and the reply sender, for rehearsals
+    /// (`--inject-store-faults`; never from the environment). `None`: no faults.
+    pub store_faults: Option<crossdesk_core::faults::StoreFaults>,
     /// `CROSSDESK_RESOURCE_PREFIX` (default `crossdesk-local`): names the resources
     /// `--aws --create-resources` creates.
     pub resource_prefix: String,
@@ -254,6 +257,7 @@ impl LocalConfig {
                 })?
                 .unwrap_or_default(),
             backend: Backend::Embedded,
+            store_faults: None,
             resource_prefix: get("CROSSDESK_RESOURCE_PREFIX")
                 .map(|p| p.trim().to_lowercase())
                 .unwrap_or_else(|| "crossdesk-local".into()),

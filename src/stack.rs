@@ -37,8 +37,8 @@ use crossdesk_core::{
     SystemClock, TicketStore,
 };
 use crossdesk_embedded::{
-    Database, DirectoryMediaStore, MediaLinkError, QueueName, SqliteArchive, SqliteQueue,
-    SqliteStore,
+    relaxed_commits, Database, DirectoryMediaStore, MediaLinkError, QueueName, SqliteArchive,
+    SqliteQueue, SqliteStore,
 };
 use crossdesk_http::chat_session::SessionKey;
 use crossdesk_http::{
@@ -123,25 +123,12 @@ impl LocalStack {
             signal.clone(),
             notifier,
         )?;
-        let chat_check = events
+        let watch = events
             .publisher
             .clone()
-            .filter(|_| config.notifications.enabled)
             .map(|events| {
-                crate::notify::spawn_chat_waiting_check(
+                crate::sla::spawn_watch(
                     config,
-                    adapters.store.clone(),
-                    events,
-                    clock.clone(),
-                    signal.clone(),
-                )
-            });
-        let sla_watch = events
-            .publisher
-            .clone()
-            .map(|events| {
-                crate::sla::spawn_sla_watch(
-                    &config.settings,
                     adapters.workflows.clone(),
                     adapters.store.clone(),
                     events,
@@ -160,9 +147,25 @@ impl LocalStack {
             queue: adapters.outbound.clone(),
             wake: wake_sender.clone(),
         });
+        // The ticket writer and the reply sender see the injected store faults, if any (the
+        // agent API does not: its writes are answered to a person, who would retry them).
+        let worker_store = match config.store_faults {
+            Some(faults) => {
+                warn!(
+                    share = faults.share,
+                    seed = faults.seed,
+                    "fault injection: a share of the writer's and sender's store writes fail"
+                );
+                Arc::new(crossdesk_core::faults::FaultyTicketStore::new(
+                    adapters.store.clone(),
+                    faults,
+                )) as Arc<dyn TicketStore>
+            }
+            None => adapters.store.clone(),
+        };
         let delivery = reply_delivery(
             config,
-            adapters.store.clone(),
+            worker_store.clone(),
             clock.clone(),
             adapters.email_sender,
         )?
@@ -232,7 +235,7 @@ impl LocalStack {
                 error!(error = %e, "HTTP server stopped");
             }
         });
-        let writer = TicketWriter::new(adapters.store)
+        let writer = TicketWriter::new(worker_store)
             .with_triage(desk_workflow.triage.clone())
             .with_email_threading(EmailThreading {
                 thread_key: config.email_thread_key.clone(),
@@ -261,10 +264,13 @@ impl LocalStack {
         };
         let health_worker = health::spawn_health_worker(config, checker, signal.clone());
         let inbound_consumer = adapters.inbound_consumer.clone();
-        let writer = tokio::spawn(drain(
+        // The writer's commits are unsynced: each batch's acknowledgement, one synced commit,
+        // makes them durable, and whatever a power loss rolls back is redelivered from the queue.
+        let writer = tokio::spawn(relaxed_commits(drain_with(
             adapters.inbound_consumer,
             wake_writer,
             signal.clone(),
+            Acks::PerBatch,
             move |body, attempts| {
                 let writer = writer.clone();
                 let consumer = inbound_consumer.clone();
@@ -275,7 +281,7 @@ impl LocalStack {
                     }
                 }
             },
-        ));
+        )));
         let outbound_consumer = adapters.outbound_consumer.clone();
         let sender = tokio::spawn(drain(
             adapters.outbound_consumer,
@@ -301,8 +307,7 @@ impl LocalStack {
                 .chain(health_worker)
                 .chain(monitor)
                 .chain(events.worker)
-                .chain(chat_check)
-                .chain(sla_watch)
+                .chain(watch)
                 .collect(),
         })
     }
@@ -744,13 +749,36 @@ pub(crate) enum Settle {
     DeadLetter(String),
 }
 
+/// When a worker removes the entries it handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acks {
+    /// Each as soon as it is handled.
+    EachEntry,
+    /// All of a batch at once after handling it (one synced commit on SQLite).
+    PerBatch,
+}
+
 /// A worker draining one queue in-process: takes batches, handles each entry, settles it.
 /// Nothing is dropped: an entry is removed only once handled or dead-lettered, and a crash
 /// leaves it taken, to be taken again.
 pub(crate) async fn drain<F, Fut>(
     queue: Arc<dyn QueueConsumer>,
     wake: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+    handle: F,
+) where
+    F: Fn(String, u32) -> Fut,
+    Fut: std::future::Future<Output = Settle>,
+{
+    drain_with(queue, wake, shutdown, Acks::EachEntry, handle).await
+}
+
+/// [`drain`], removing handled entries as `acks` says.
+pub(crate) async fn drain_with<F, Fut>(
+    queue: Arc<dyn QueueConsumer>,
+    wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
+    acks: Acks,
     handle: F,
 ) where
     F: Fn(String, u32) -> Fut,
@@ -781,8 +809,13 @@ pub(crate) async fn drain<F, Fut>(
             }
             continue;
         }
+        let mut handled = Vec::new();
         for taken in batch {
             let settled = match handle(taken.body.clone(), taken.attempts).await {
+                Settle::Ack if acks == Acks::PerBatch => {
+                    handled.push(taken);
+                    continue;
+                }
                 Settle::Ack => queue.ack(&taken).await,
                 Settle::RetryAfter(after, reason) => {
                     warn!(queue = name, attempts = taken.attempts, %reason, "will retry");
@@ -797,6 +830,9 @@ pub(crate) async fn drain<F, Fut>(
                 // The lease expires and the entry is taken again: at least once, never lost.
                 warn!(queue = name, error = %e, "cannot settle a queue entry");
             }
+        }
+        if let Err(e) = queue.ack_all(&handled).await {
+            warn!(queue = name, error = %e, "cannot settle the handled queue entries");
         }
     }
     info!(queue = name, "worker stopped");

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod moto_ses;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -99,18 +101,12 @@ pub async fn ses_verify_domain(domain: &str) {
     }
 }
 
-/// The raw MIME of a mail SES sent, from moto's record of sent mail (`/moto-api/data.json`).
+/// The raw MIME of a mail SES sent, from moto's record of sent mail ([`moto_ses::ses_sent`]).
 pub async fn ses_sent_mail(ses_message_id: &str) -> Vec<u8> {
-    let endpoint = aws_env()[0].1.clone();
-    let data = moto_data(&endpoint).await;
-    let sent = data["ses"]["RawMessage"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mail = sent
-        .iter()
-        .find(|m| m["id"] == ses_message_id)
-        .unwrap_or_else(|| panic!("moto recorded no mail {ses_message_id}: {sent:#?}"));
+    let sent = moto_ses::ses_sent(Some(ses_message_id)).await;
+    let [mail] = sent.as_slice() else {
+        panic!("moto recorded not exactly one mail {ses_message_id}: {sent:#?}")
+    };
     mail["raw_data"]
         .as_str()
         .expect("raw_data is text")
@@ -118,26 +114,8 @@ pub async fn ses_sent_mail(ses_message_id: &str) -> Vec<u8> {
         .to_vec()
 }
 
-/// moto's dump of its state. moto builds it while other requests change that state, and then
-/// sometimes fails (a 500 "dictionary changed size during iteration"): ask again.
-pub async fn moto_data(endpoint: &str) -> Value {
-    let mut last = String::new();
-    for _ in 0..20 {
-        match reqwest::get(format!("{endpoint}/moto-api/data.json")).await {
-            Ok(answer) if answer.status().is_success() => match answer.json().await {
-                Ok(data) => return data,
-                Err(e) => last = e.to_string(),
-            },
-            Ok(answer) => last = format!("status {}", answer.status()),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("moto's /moto-api/data.json: {last}");
-}
-
 /// A resource prefix derived from the data dir: lowercase, short, stable across restarts.
-fn resource_prefix(data_dir: &Path) -> String {
+pub fn resource_prefix(data_dir: &Path) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     data_dir.hash(&mut hasher);
@@ -171,8 +149,22 @@ impl Stack {
         unset: &[&str],
         extra: &[(&str, String)],
     ) -> Stack {
+        Self::launch(backend, data_dir, unset, extra, &[], None)
+    }
+
+    /// Starts the stack with extra variables and command-line arguments; its log (stdout and
+    /// stderr) goes to `log` when given (appended), else stderr to the test's.
+    pub fn launch(
+        backend: Backend,
+        data_dir: &Path,
+        unset: &[&str],
+        extra: &[(&str, String)],
+        args: &[&str],
+        log: Option<&Path>,
+    ) -> Stack {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_crossdesk-local"));
         cmd.env_clear();
+        cmd.args(args);
         if backend == Backend::Aws {
             cmd.args(["--aws", "--create-resources"]);
             for (k, v) in aws_env() {
@@ -199,9 +191,19 @@ impl Stack {
         for (k, v) in extra {
             cmd.env(k, v);
         }
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("the log file opens"),
+            ),
+            None => Stdio::inherit(),
+        };
         let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("crossdesk-local starts");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -215,8 +217,22 @@ impl Stack {
                 break url.trim().to_string();
             }
         };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stdout (where the log lines go) so the child never blocks on a full
+        // pipe; into the log file when there is one.
+        let mut log = log.map(|path| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .expect("the log file opens")
+        });
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(log) = log.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(log, "{line}");
+                }
+            }
+        });
         Stack {
             child,
             backend,

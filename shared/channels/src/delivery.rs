@@ -42,6 +42,14 @@ pub const SEND_CLAIM_LEASE: Duration = Duration::from_secs(120);
 /// recording the platform id) before leaving it to the other job.
 const MAX_RECLAIMS: u32 = 3;
 
+/// How often a sender writes a delivery record when the store fails transiently. The sender
+/// knows what happened (it holds the claim, it heard the platform's answer); losing that to a
+/// blip of the store would leave the reply claimed, and so `unknown` once the claim expires.
+const RECORD_ATTEMPTS: u32 = 4;
+
+/// The first wait before writing a delivery record again (doubled each time).
+const RECORD_BACKOFF: Duration = Duration::from_millis(50);
+
 /// How often and how patiently to retry a transient failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -204,6 +212,45 @@ impl ReplyDelivery {
         Ok(outcome)
     }
 
+    /// Replaces the reply's delivery record `expected` with `new` (compare-and-set) and says
+    /// whether it did, riding out transient store failures: after one, the record is read back,
+    /// so a write that landed although its answer was lost counts as done, one that did not
+    /// land is tried again, and a record someone else changed meanwhile is a lost race.
+    async fn record(
+        &self,
+        job: &OutboundJob,
+        expected: &Delivery,
+        new: &Delivery,
+    ) -> Result<bool, DeliveryJobError> {
+        let mut wait = RECORD_BACKOFF;
+        for attempt in 1.. {
+            let error = match self
+                .store
+                .set_delivery(&job.ticket_id, &job.message_id, expected, new)
+                .await
+            {
+                Ok(done) => return Ok(done),
+                Err(e) if e.is_retryable() && attempt < RECORD_ATTEMPTS => e,
+                Err(e) => return Err(e.into()),
+            };
+            warn!(error = %error, attempt, "writing the delivery record failed; reading it back");
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+            let stored = match self.stored_reply(job).await {
+                Ok(Some(reply)) => reply.delivery.unwrap_or_else(Delivery::queued),
+                // Unreadable too (or gone): write again, or give up with the last error.
+                Ok(None) | Err(_) => continue,
+            };
+            if stored == *new {
+                return Ok(true);
+            }
+            if stored != *expected {
+                return Ok(false);
+            }
+        }
+        unreachable!("the loop returns by its last attempt")
+    }
+
     /// The reply's delivery record when it is still queued and unclaimed (so this sender may
     /// claim it), re-read after a lost compare-and-set.
     async fn reclaimable(&self, job: &OutboundJob) -> Result<Option<Delivery>, DeliveryJobError> {
@@ -278,11 +325,7 @@ impl ReplyDelivery {
                 sending_since: Some(now),
                 ..current.clone()
             };
-            if !self
-                .store
-                .set_delivery(&job.ticket_id, &job.message_id, &current, &claimed)
-                .await?
-            {
+            if !self.record(job, &current, &claimed).await? {
                 // The record changed under us. Another sender's claim or a settled reply ends
                 // this job; any other change (an echo recording the platform id) is re-read
                 // and the claim tried again, so a reply is never left queued without a job.
@@ -450,11 +493,7 @@ impl ReplyDelivery {
         claimed: &Delivery,
         outcome: &Delivery,
     ) -> Result<Option<DeliveryStatus>, DeliveryJobError> {
-        if self
-            .store
-            .set_delivery(&job.ticket_id, &job.message_id, claimed, outcome)
-            .await?
-        {
+        if self.record(job, claimed, outcome).await? {
             return Ok(None);
         }
         let now = self
@@ -489,9 +528,7 @@ impl ReplyDelivery {
             sending_since: None,
             ..current.clone()
         };
-        self.store
-            .set_delivery(&job.ticket_id, &job.message_id, &current, &failed)
-            .await?;
+        self.record(job, &current, &failed).await?;
         warn!(code = %error.code, "reply failed");
         Ok(DeliveryOutcome::Failed {
             error,
@@ -518,9 +555,7 @@ impl ReplyDelivery {
             sending_since: None,
             ..current.clone()
         };
-        self.store
-            .set_delivery(&job.ticket_id, &job.message_id, &current, &unknown)
-            .await?;
+        self.record(job, &current, &unknown).await?;
         warn!("earlier attempt died mid-call; reply marked unknown, not sent again");
         Ok(DeliveryOutcome::Unknown)
     }
@@ -558,6 +593,7 @@ mod tests {
     use async_trait::async_trait;
     use chrono::{DateTime, Utc};
     use crossdesk_core::agent::{AgentDesk, AgentRef, ReplyRequest};
+    use crossdesk_core::faults::{FaultyTicketStore, Strike};
     use crossdesk_core::writer::TicketWriter;
     use crossdesk_core::{SystemClock, TicketId};
     use crossdesk_embedded::{SqliteQueue, SqliteStore};
@@ -723,6 +759,73 @@ mod tests {
             }
         );
         assert_eq!(sender.calls(), 1);
+    }
+
+    /// Delivers the fixture's job through a store whose writes strike as scripted; returns the
+    /// outcome and how often the platform was called.
+    async fn deliver_through_faults(
+        f: &Fixture,
+        strikes: Vec<Strike>,
+    ) -> (Result<DeliveryOutcome, DeliveryJobError>, u32) {
+        let sender = ScriptedSender::answering(vec![sent("m_out_f")]);
+        let store = Arc::new(FaultyTicketStore::scripted(f.store.clone(), strikes));
+        let outcome = ReplyDelivery::new(store, Arc::new(SystemClock), fast())
+            .with_sender(ChannelKind::Facebook, sender.clone())
+            .deliver(&f.job)
+            .await;
+        (outcome, sender.calls())
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_around_the_claim_or_the_outcome_neither_resends_nor_loses_it() {
+        use Strike::{After, Before, None as Works};
+        for strikes in [
+            vec![After],                 // the claim landed, its answer was lost
+            vec![Before],                // the claim did not land
+            vec![Before, Before, Works], // nor the second time
+            vec![Works, Before],         // the outcome did not land
+            vec![Works, After],          // the outcome landed, its answer was lost
+        ] {
+            let f = fixture().await;
+            let (outcome, calls) = deliver_through_faults(&f, strikes.clone()).await;
+            assert_eq!(
+                outcome.unwrap(),
+                DeliveryOutcome::Sent {
+                    platform_id: "m_out_f".into()
+                },
+                "{strikes:?}"
+            );
+            assert_eq!(calls, 1, "{strikes:?}");
+            let record = stored(&f).await;
+            assert_eq!(record.status, DeliveryStatus::Sent, "{strikes:?}");
+            assert_eq!(record.attempts, 1, "{strikes:?}");
+            assert_eq!(record.sending_since, None, "{strikes:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_keeps_failing_hands_the_job_back_with_the_claim_standing() {
+        let f = fixture().await;
+        let (outcome, calls) = deliver_through_faults(
+            &f,
+            vec![
+                Strike::None,
+                Strike::Before,
+                Strike::Before,
+                Strike::Before,
+                Strike::Before,
+            ],
+        )
+        .await;
+        assert!(
+            matches!(outcome, Err(DeliveryJobError::Store(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(calls, 1);
+        // The claim stands: a later job finds it and marks the reply unknown, never resends.
+        let record = stored(&f).await;
+        assert_eq!(record.status, DeliveryStatus::Queued);
+        assert!(record.sending_since.is_some());
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@ pub mod agent;
 pub mod agent_workflow;
 mod echo;
 pub mod events;
+pub mod faults;
 pub mod health;
 pub mod ids;
 pub mod mail_signature;
