@@ -40,13 +40,6 @@ pub trait QueueConsumer: Send + Sync {
     async fn take(&self, max: usize) -> Result<Vec<Taken>, QueueError>;
     /// Removes a handled entry.
     async fn ack(&self, taken: &Taken) -> Result<(), QueueError>;
-    /// Removes handled entries (each with [`QueueConsumer::ack`] unless the queue does better).
-    async fn ack_all(&self, taken: &[Taken]) -> Result<(), QueueError> {
-        for taken in taken {
-            self.ack(taken).await?;
-        }
-        Ok(())
-    }
     /// Makes an entry visible again after `after`.
     async fn retry_later(
         &self,
@@ -97,21 +90,6 @@ impl QueueConsumer for SqliteConsumer {
     async fn ack(&self, taken: &Taken) -> Result<(), QueueError> {
         if let Handle::Sqlite(receipt) = &taken.handle {
             self.queue.ack(receipt).await?;
-        }
-        Ok(())
-    }
-
-    /// All in one synced commit.
-    async fn ack_all(&self, taken: &[Taken]) -> Result<(), QueueError> {
-        let receipts: Vec<Receipt> = taken
-            .iter()
-            .filter_map(|taken| match &taken.handle {
-                Handle::Sqlite(receipt) => Some(receipt.clone()),
-                Handle::Sqs(_) => None,
-            })
-            .collect();
-        if !receipts.is_empty() {
-            self.queue.ack_all(&receipts).await?;
         }
         Ok(())
     }

@@ -768,7 +768,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Direct<T> {
 /// The Account Activity path without a `Value` of the body; `None` when the body is for the
 /// general path.
 fn parse_direct(body: &[u8], ctx: &Ctx) -> Option<Result<Vec<Message>, ParseError>> {
-    let envelope: DirectEnvelope = serde_json::from_slice(body).ok()?;
+    // Skipped fields are not checked for UTF-8 by serde_json: check the whole body first (a
+    // body that is not UTF-8 is refused by the general path).
+    let body = std::str::from_utf8(body).ok()?;
+    let envelope: DirectEnvelope = serde_json::from_str(body).ok()?;
     for field in &envelope.unknown {
         skip_unknown_field(field, ctx);
     }
@@ -1560,6 +1563,18 @@ mod tests {
 
     fn parse(name: &str) -> Vec<Message> {
         parse_body(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_refused_even_in_a_field_crossdesk_skips() {
+        let mut body =
+            br#"{"for_user_id":"3000000001","tweet_create_events":[],"note":"x"}"#.to_vec();
+        let at = body.iter().position(|b| *b == b'x').unwrap();
+        body[at] = 0xff;
+        assert!(
+            parse_body(&body).is_err(),
+            "an invalid UTF-8 byte is refused"
+        );
     }
 
     fn one(name: &str) -> Message {

@@ -40,10 +40,8 @@ impl RawArchive for SqliteArchive {
         let key = raw.0.clone();
         let body = body.to_vec();
         let now = to_nanos(Utc::now())?;
-        // Unsynced: the webhook is accepted only once its messages are queued, with a synced
-        // commit that makes this one durable too.
         self.db
-            .call_relaxed(move |conn| {
+            .call(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO raw_payloads (ref, channel, body, stored_at) \
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (ref) DO NOTHING",

@@ -1,11 +1,8 @@
 //! The SQLite database file shared by the store, the queues and the archive: opening, pragmas,
 //! schema, the blocking-call bridge and error classification.
 
-use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,12 +12,6 @@ use thiserror::Error;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 4;
-
-/// The most grouped calls one group commit takes.
-const MAX_GROUP: usize = 1024;
-
-/// The most plain calls run while grouped calls wait for their commit.
-const MAX_PLAIN_PER_GROUP: usize = 16;
 
 /// How long a writer waits for another connection's lock before giving up as unavailable.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -241,78 +232,9 @@ impl std::str::FromStr for Durability {
 ///
 /// Cloning shares the connection: build the store, the queue and the archive from one
 /// `Database` to use a single connection per process.
-///
-/// Commits are synced as [`Durability`] says, with two exceptions that keep every
-/// acknowledgement as durable: a grouped call ([`SqliteQueue`](crate::SqliteQueue)'s enqueue)
-/// shares one transaction, and so one sync, with the grouped calls waiting beside it; and work
-/// run inside [`relaxed_commits`] commits without a sync of its own, becoming durable with the
-/// next synced commit.
 #[derive(Debug, Clone)]
 pub struct Database {
-    conn: Arc<Mutex<Slot>>,
-    durability: Durability,
-    group: Arc<OnceLock<mpsc::Sender<Call>>>,
-}
-
-/// The connection, and whether it currently syncs each commit.
-#[derive(Debug)]
-struct Slot {
-    conn: Connection,
-    synced: bool,
-}
-
-impl Slot {
-    /// Sets `synchronous` for the next commits (outside a transaction).
-    fn sync_commits(&mut self, synced: bool) -> rusqlite::Result<()> {
-        if self.synced != synced {
-            let mode = if synced { "FULL" } else { "NORMAL" };
-            self.conn.pragma_update(None, "synchronous", mode)?;
-            self.synced = synced;
-        }
-        Ok(())
-    }
-}
-
-/// One call waiting for a group commit: given the group's transaction (or why there is none),
-/// it runs and says whether it succeeded, and how to answer its caller once the commit is over
-/// (`None`: committed; `Some`: why not).
-type GroupedCall = Box<dyn FnOnce(Result<&Connection, &DbError>) -> (bool, Answer) + Send>;
-
-/// Answers a grouped call's caller with the outcome of the group's commit.
-type Answer = Box<dyn FnOnce(Option<&DbError>) + Send>;
-
-/// A call on the connection, answering its caller itself.
-type PlainCall = Box<dyn FnOnce(&mut Slot) + Send>;
-
-/// What the database thread runs.
-enum Call {
-    /// Work with its own transactions, answered when done.
-    Plain(PlainCall),
-    /// Work that joins the next group commit.
-    Grouped(GroupedCall),
-}
-
-/// A panic inside database work, carried to the caller to resume there.
-type Panic = Box<dyn std::any::Any + Send>;
-
-tokio::task_local! {
-    static RELAXED: ();
-}
-
-/// Runs `work` with the commits it makes through any [`Database`] left unsynced (with
-/// [`Durability::Full`]): each becomes durable with the next synced commit of the database,
-/// which syncs the whole write-ahead log, so a power loss can only roll back a tail of these
-/// commits, never one before a synced commit. For work whose every write is replayed when lost:
-/// the local ticket writer, which deletes its inbound queue items with a synced commit after
-/// storing them ([`SqliteQueue::ack_all`](crate::SqliteQueue::ack_all)). Tasks spawned by `work`
-/// are not covered.
-pub async fn relaxed_commits<F: Future>(work: F) -> F::Output {
-    RELAXED.scope((), work).await
-}
-
-/// Whether the current task runs inside [`relaxed_commits`].
-pub(crate) fn in_relaxed_commits() -> bool {
-    RELAXED.try_with(|_| ()).is_ok()
+    conn: Arc<Mutex<Connection>>,
 }
 
 impl Database {
@@ -376,200 +298,29 @@ impl Database {
             .map_err(fail)?;
         tx.commit().map_err(fail)?;
         Ok(Database {
-            conn: Arc::new(Mutex::new(Slot {
-                conn,
-                synced: durability == Durability::Full,
-            })),
-            durability,
-            group: Arc::default(),
+            conn: Arc::new(Mutex::new(conn)),
         })
     }
 
-    /// Runs blocking database work on the database's thread, holding the connection; its
-    /// commits are synced unless it runs inside [`relaxed_commits`].
+    /// Runs blocking database work on the blocking thread pool, holding the connection.
     pub(crate) async fn call<T, F>(&self, work: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        self.call_with(!in_relaxed_commits(), work).await
-    }
-
-    /// [`Database::call`] with its commits synced, inside [`relaxed_commits`] too.
-    pub(crate) async fn call_synced<T, F>(&self, work: F) -> Result<T, DbError>
-    where
-        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.call_with(true, work).await
-    }
-
-    /// [`Database::call`] with its commits unsynced (with [`Durability::Full`]), for writes
-    /// whose durability a synced commit after them carries (the raw archive before the queue).
-    pub(crate) async fn call_relaxed<T, F>(&self, work: F) -> Result<T, DbError>
-    where
-        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.call_with(false, work).await
-    }
-
-    async fn call_with<T, F>(&self, synced: bool, work: F) -> Result<T, DbError>
-    where
-        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let synced = synced && self.durability == Durability::Full;
-        let (answer, answered) =
-            tokio::sync::oneshot::channel::<Result<Result<T, DbError>, Panic>>();
-        let call: PlainCall = Box::new(move |slot| {
-            let result = catch_unwind(AssertUnwindSafe(|| {
-                slot.sync_commits(synced)?;
-                work(&mut slot.conn)
-            }));
-            let _ = answer.send(result);
-        });
-        self.send(Call::Plain(call))?;
-        match answered.await {
-            Ok(Ok(result)) => result,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => Err(DbError::Unavailable("the database thread stopped".into())),
-        }
-    }
-
-    /// Hands a call to the database thread (started by the first call).
-    fn send(&self, call: Call) -> Result<(), DbError> {
-        self.group
-            .get_or_init(|| self.spawn_committer())
-            .send(call)
-            .map_err(|_| DbError::Unavailable("the database thread stopped".into()))
-    }
-
-    /// Runs `work` in a group commit: one thread takes every grouped call waiting, runs each in
-    /// a savepoint of one transaction (a call that fails is rolled back alone), commits once
-    /// (one sync for the group, as [`Durability`] says) and only then answers each call. So a
-    /// call that returns `Ok` is committed, and synced with [`Durability::Full`]; if the commit
-    /// fails, every call of the group fails. `work` must not begin a transaction itself.
-    pub(crate) async fn call_grouped<T, F>(&self, work: F) -> Result<T, DbError>
-    where
-        F: FnOnce(&Connection) -> Result<T, DbError> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (answer, answered) =
-            tokio::sync::oneshot::channel::<Result<Result<T, DbError>, Panic>>();
-        let call: GroupedCall = Box::new(move |conn| {
-            let result = match conn {
-                Ok(conn) => catch_unwind(AssertUnwindSafe(|| work(conn))),
-                Err(e) => Ok(Err(DbError::Unavailable(e.to_string()))),
-            };
-            let ok = matches!(result, Ok(Ok(_)));
-            let answer: Answer = Box::new(move |commit: Option<&DbError>| {
-                let result = match (result, commit) {
-                    (Ok(Ok(_)), Some(e)) => Ok(Err(DbError::Unavailable(format!(
-                        "the group commit failed: {e}"
-                    )))),
-                    (result, _) => result,
-                };
-                let _ = answer.send(result);
-            });
-            (ok, answer)
-        });
-        self.send(Call::Grouped(call))?;
-        match answered.await {
-            Ok(Ok(result)) => result,
-            Ok(Err(panic)) => std::panic::resume_unwind(panic),
-            Err(_) => Err(DbError::Unavailable("the database thread stopped".into())),
-        }
-    }
-
-    /// Starts the thread that runs every call in arrival order (so none waits behind the
-    /// group commits for long); it stops when the last `Database` is dropped.
-    fn spawn_committer(&self) -> mpsc::Sender<Call> {
-        let (sender, calls) = mpsc::channel::<Call>();
         let conn = Arc::clone(&self.conn);
-        let synced = self.durability == Durability::Full;
-        std::thread::Builder::new()
-            .name("crossdesk-db".into())
-            .spawn(move || {
-                while let Ok(first) = calls.recv() {
-                    let mut group = Vec::new();
-                    let mut plain = 0;
-                    let mut slot = lock(&conn);
-                    let mut next = Some(first);
-                    // The calls waiting now: plain ones at once, grouped ones in one commit.
-                    while let Some(call) = next {
-                        match call {
-                            Call::Plain(call) => {
-                                call(&mut slot);
-                                plain += 1;
-                            }
-                            Call::Grouped(call) => group.push(call),
-                        }
-                        next = if group.len() < MAX_GROUP && plain < MAX_PLAIN_PER_GROUP {
-                            calls.try_recv().ok()
-                        } else {
-                            None
-                        };
-                    }
-                    if !group.is_empty() {
-                        commit_group(&mut slot, synced, group);
-                    }
-                }
-            })
-            .expect("cannot start the database thread");
-        sender
-    }
-}
-
-/// Runs one group of calls in one transaction and answers them after its commit.
-fn commit_group(slot: &mut Slot, synced: bool, group: Vec<GroupedCall>) {
-    let mut answers = Vec::with_capacity(group.len());
-    let mut calls = group.into_iter();
-    let outcome = (|| -> Result<(), DbError> {
-        slot.sync_commits(synced)?;
-        let mut tx = slot
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for call in calls.by_ref() {
-            let savepoint = match tx.savepoint() {
-                Ok(savepoint) => savepoint,
-                Err(e) => {
-                    let e = DbError::from(e);
-                    answers.push(call(Err(&e)).1);
-                    return Err(e);
-                }
-            };
-            let (ok, answer) = call(Ok(&*savepoint));
-            answers.push(answer);
-            if ok {
-                savepoint.commit()?;
-            } else {
-                // A failed call leaves nothing behind, as its own transaction would not.
-                drop(savepoint);
-            }
-            if tx.is_autocommit() {
-                // SQLite rolled the whole transaction back (an I/O error, a full disk).
-                return Err(DbError::Unavailable(
-                    "the group's transaction was rolled back".into(),
-                ));
-            }
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut guard = lock(&conn);
+            work(&mut guard)
+        })
+        .await;
+        match joined {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(DbError::Unavailable(format!(
+                "database call interrupted: {e}"
+            ))),
         }
-        tx.commit()?;
-        Ok(())
-    })();
-    let failure = outcome.err();
-    let failure = failure.as_ref();
-    // Calls never run (the group failed before them) are answered with the failure too.
-    let never_run = calls.map(|call| {
-        let e = failure.map_or_else(
-            || DbError::Unavailable("the group commit failed".into()),
-            |f| DbError::Unavailable(f.to_string()),
-        );
-        call(Err(&e)).1
-    });
-    let never_run: Vec<Answer> = never_run.collect();
-    for answer in answers.into_iter().chain(never_run) {
-        answer(failure);
     }
 }
 
@@ -592,7 +343,7 @@ fn migrate(tx: &Transaction<'_>) -> rusqlite::Result<()> {
 
 /// Locks the connection. A panic while holding it cannot leave a transaction open (rusqlite rolls
 /// back on drop), so a poisoned lock is still usable.
-fn lock(conn: &Mutex<Slot>) -> MutexGuard<'_, Slot> {
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -733,64 +484,6 @@ mod tests {
         }
         assert_eq!("NORMAL".parse(), Ok(Durability::Normal));
         assert!("off".parse::<Durability>().is_err());
-    }
-
-    #[tokio::test]
-    async fn relaxed_work_commits_without_a_sync_and_the_rest_with_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("d.db")).unwrap();
-        let synchronous = |db: Database| async move {
-            db.call(
-                |conn| Ok(conn.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?),
-            )
-            .await
-            .unwrap()
-        };
-        assert_eq!(synchronous(db.clone()).await, 2);
-        assert_eq!(relaxed_commits(synchronous(db.clone())).await, 1);
-        let synced: i64 =
-            relaxed_commits(db.call_synced(|conn| {
-                Ok(conn.pragma_query_value(None, "synchronous", |r| r.get(0))?)
-            }))
-            .await
-            .unwrap();
-        assert_eq!(synced, 2);
-        assert_eq!(synchronous(db).await, 2);
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn grouped_calls_are_answered_once_committed_and_a_failed_one_leaves_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::open(&dir.path().join("d.db")).unwrap();
-        let calls = (0..64_i64).map(|i| {
-            let db = db.clone();
-            tokio::spawn(async move {
-                db.call_grouped(move |conn| {
-                    conn.execute("INSERT INTO cursors (name, value) VALUES (?1, 'v')", [i])?;
-                    if i % 8 == 7 {
-                        return Err(DbError::Rejected(format!("call {i} refused")));
-                    }
-                    Ok(i)
-                })
-                .await
-            })
-        });
-        let mut refused = 0;
-        for call in calls.collect::<Vec<_>>() {
-            match call.await.unwrap() {
-                Ok(_) => {}
-                Err(DbError::Rejected(_)) => refused += 1,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(refused, 8);
-        // Read back through another connection: what was answered is committed.
-        let other = Database::open(&dir.path().join("d.db")).unwrap();
-        let rows: i64 = other
-            .call(|conn| Ok(conn.query_row("SELECT COUNT(*) FROM cursors", [], |r| r.get(0))?))
-            .await
-            .unwrap();
-        assert_eq!(rows, 56);
     }
 
     #[test]

@@ -5,10 +5,8 @@
 //! payload archive).
 //!
 //! Open one [`Database`] and build all three from it to share one connection, or open each from
-//! the same path (WAL mode lets several connections share the file). Every call runs, in arrival
-//! order, on one thread per `Database`; every write is one `BEGIN IMMEDIATE` transaction,
-//! except queue appends, which that thread groups into one transaction (one sync) with the
-//! appends waiting beside them, answering each once the group is committed.
+//! the same path (WAL mode lets several connections share the file). Every call runs on tokio's
+//! blocking pool; every write is one `BEGIN IMMEDIATE` transaction.
 //!
 //! # Schema (version 4, in `PRAGMA user_version`)
 //!
@@ -52,7 +50,7 @@ mod store;
 mod workflow;
 
 pub use archive::SqliteArchive;
-pub use db::{relaxed_commits, Database, Durability, OpenError, SCHEMA_VERSION};
+pub use db::{Database, Durability, OpenError, SCHEMA_VERSION};
 pub use events::SqliteEventLedger;
 pub use media::{DirectoryMediaStore, MediaLinkError, ServedMedia};
 pub use queue::{DeadLetter, Leased, QueueName, Receipt, SqliteQueue, DEFAULT_MAX_ATTEMPTS};

@@ -20,7 +20,7 @@ use rusqlite::{params, Connection};
 use serde::de::DeserializeOwned;
 use tracing::warn;
 
-use crate::db::{encode, from_nanos, in_relaxed_commits, to_nanos, write_tx, Database, DbError};
+use crate::db::{encode, from_nanos, to_nanos, write_tx, Database, DbError};
 
 /// How many times an item is delivered before it is dead-lettered, unless configured.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
@@ -302,36 +302,7 @@ impl SqliteQueue {
             .await?)
     }
 
-    /// Removes processed items in one commit, synced (with [`Durability::Full`]) even inside
-    /// [`relaxed_commits`]: everything committed before it is then durable too. Returns how
-    /// many of the leases were still the items' (see [`SqliteQueue::ack`]).
-    ///
-    /// [`Durability::Full`]: crate::Durability::Full
-    /// [`relaxed_commits`]: crate::relaxed_commits
-    pub async fn ack_all(&self, receipts: &[Receipt]) -> Result<usize, QueueError> {
-        let receipts = receipts.to_vec();
-        Ok(self
-            .db
-            .call_synced(move |conn| {
-                let tx = write_tx(conn)?;
-                let mut deleted = 0;
-                {
-                    let mut stmt =
-                        tx.prepare_cached("DELETE FROM queue_items WHERE id = ?1 AND lease = ?2")?;
-                    for receipt in &receipts {
-                        deleted += stmt.execute(params![receipt.id, receipt.lease])?;
-                    }
-                }
-                tx.commit()?;
-                Ok(deleted)
-            })
-            .await?)
-    }
-
-    /// Appends bodies to `queue` atomically, committed (and synced, with
-    /// [`Durability::Full`](crate::Durability::Full)) before returning. Concurrent appends
-    /// share one group commit, so one sync. Inside [`relaxed_commits`](crate::relaxed_commits)
-    /// (the ticket writer emitting events) the append is an unsynced commit of its own.
+    /// Appends bodies to `queue` in one transaction, committed before returning.
     pub(crate) async fn push(
         &self,
         queue: QueueName,
@@ -341,28 +312,23 @@ impl SqliteQueue {
             return Ok(());
         }
         let now = to_nanos(self.clock.now())?;
-        let insert = move |conn: &Connection| -> Result<(), DbError> {
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO queue_items (queue, body, enqueued_at, visible_at) \
-                 VALUES (?1, ?2, ?3, ?3)",
-            )?;
-            for body in &bodies {
-                stmt.execute(params![queue.as_str(), body, now])?;
-            }
-            Ok(())
-        };
-        if in_relaxed_commits() {
-            return Ok(self
-                .db
-                .call(move |conn| {
-                    let tx = write_tx(conn)?;
-                    insert(&tx)?;
-                    tx.commit()?;
-                    Ok(())
-                })
-                .await?);
-        }
-        Ok(self.db.call_grouped(insert).await?)
+        Ok(self
+            .db
+            .call(move |conn| {
+                let tx = write_tx(conn)?;
+                {
+                    let mut stmt = tx.prepare_cached(
+                        "INSERT INTO queue_items (queue, body, enqueued_at, visible_at) \
+                         VALUES (?1, ?2, ?3, ?3)",
+                    )?;
+                    for body in &bodies {
+                        stmt.execute(params![queue.as_str(), body, now])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await?)
     }
 }
 
