@@ -37,8 +37,8 @@ use crossdesk_core::{
     SystemClock, TicketStore,
 };
 use crossdesk_embedded::{
-    relaxed_commits, Database, DirectoryMediaStore, MediaLinkError, QueueName, SqliteArchive,
-    SqliteQueue, SqliteStore,
+    Database, DirectoryMediaStore, MediaLinkError, QueueName, SqliteArchive, SqliteQueue,
+    SqliteStore,
 };
 use crossdesk_http::chat_session::SessionKey;
 use crossdesk_http::{
@@ -264,13 +264,10 @@ impl LocalStack {
         };
         let health_worker = health::spawn_health_worker(config, checker, signal.clone());
         let inbound_consumer = adapters.inbound_consumer.clone();
-        // The writer's commits are unsynced: each batch's acknowledgement, one synced commit,
-        // makes them durable, and whatever a power loss rolls back is redelivered from the queue.
-        let writer = tokio::spawn(relaxed_commits(drain_with(
+        let writer = tokio::spawn(drain(
             adapters.inbound_consumer,
             wake_writer,
             signal.clone(),
-            Acks::PerBatch,
             move |body, attempts| {
                 let writer = writer.clone();
                 let consumer = inbound_consumer.clone();
@@ -281,7 +278,7 @@ impl LocalStack {
                     }
                 }
             },
-        )));
+        ));
         let outbound_consumer = adapters.outbound_consumer.clone();
         let sender = tokio::spawn(drain(
             adapters.outbound_consumer,
@@ -749,36 +746,13 @@ pub(crate) enum Settle {
     DeadLetter(String),
 }
 
-/// When a worker removes the entries it handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Acks {
-    /// Each as soon as it is handled.
-    EachEntry,
-    /// All of a batch at once after handling it (one synced commit on SQLite).
-    PerBatch,
-}
-
 /// A worker draining one queue in-process: takes batches, handles each entry, settles it.
 /// Nothing is dropped: an entry is removed only once handled or dead-lettered, and a crash
 /// leaves it taken, to be taken again.
 pub(crate) async fn drain<F, Fut>(
     queue: Arc<dyn QueueConsumer>,
     wake: Arc<Notify>,
-    shutdown: watch::Receiver<bool>,
-    handle: F,
-) where
-    F: Fn(String, u32) -> Fut,
-    Fut: std::future::Future<Output = Settle>,
-{
-    drain_with(queue, wake, shutdown, Acks::EachEntry, handle).await
-}
-
-/// [`drain`], removing handled entries as `acks` says.
-pub(crate) async fn drain_with<F, Fut>(
-    queue: Arc<dyn QueueConsumer>,
-    wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
-    acks: Acks,
     handle: F,
 ) where
     F: Fn(String, u32) -> Fut,
@@ -809,13 +783,8 @@ pub(crate) async fn drain_with<F, Fut>(
             }
             continue;
         }
-        let mut handled = Vec::new();
         for taken in batch {
             let settled = match handle(taken.body.clone(), taken.attempts).await {
-                Settle::Ack if acks == Acks::PerBatch => {
-                    handled.push(taken);
-                    continue;
-                }
                 Settle::Ack => queue.ack(&taken).await,
                 Settle::RetryAfter(after, reason) => {
                     warn!(queue = name, attempts = taken.attempts, %reason, "will retry");
@@ -830,9 +799,6 @@ pub(crate) async fn drain_with<F, Fut>(
                 // The lease expires and the entry is taken again: at least once, never lost.
                 warn!(queue = name, error = %e, "cannot settle a queue entry");
             }
-        }
-        if let Err(e) = queue.ack_all(&handled).await {
-            warn!(queue = name, error = %e, "cannot settle the handled queue entries");
         }
     }
     info!(queue = name, "worker stopped");
