@@ -37,7 +37,6 @@ use crossdesk_core::{
     Direction, Message, MessageEvent, MessageId, RawRef, Visibility,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
@@ -485,14 +484,28 @@ impl Channel for TwitterChannel {
         webhook: &VerifiedWebhook<'_>,
         received_at: DateTime<Utc>,
     ) -> Result<Vec<Message>, ParseError> {
+        let body: Value = serde_json::from_slice(webhook.body())?;
+        // serde's derived structs also accept arrays (fields by position): insist on objects.
+        if !body.is_object() {
+            return Err(ParseError::Invalid("the body is not a JSON object".into()));
+        }
+        if body
+            .get("data")
+            .is_some_and(|d| !d.is_object() && !d.is_null())
+        {
+            return Err(ParseError::Invalid(
+                "`data` is not an X Activity event object".into(),
+            ));
+        }
+        let envelope = Envelope::deserialize(&body)?;
         let ctx = Ctx {
             raw: webhook.raw_ref(),
             received_at,
             skipped: Cell::new(0),
         };
-        let messages = match parse_direct(webhook.body(), &ctx) {
-            Some(messages) => messages?,
-            None => parse_general(webhook.body(), &ctx)?,
+        let messages = match &envelope.data {
+            Some(event) => parse_activity_event(event, &ctx),
+            None => parse_account_activity(&envelope, &body, &ctx)?,
         };
         if ctx.skipped.get() > 0 {
             tracing::warn!(
@@ -502,29 +515,6 @@ impl Channel for TwitterChannel {
             );
         }
         Ok(messages)
-    }
-}
-
-/// Reads any body through a `serde_json::Value`: X Activity events, and what the direct path
-/// leaves to it, with the reason a body cannot be read.
-fn parse_general(body: &[u8], ctx: &Ctx) -> Result<Vec<Message>, ParseError> {
-    let body: Value = serde_json::from_slice(body)?;
-    // serde's derived structs also accept arrays (fields by position): insist on objects.
-    if !body.is_object() {
-        return Err(ParseError::Invalid("the body is not a JSON object".into()));
-    }
-    if body
-        .get("data")
-        .is_some_and(|d| !d.is_object() && !d.is_null())
-    {
-        return Err(ParseError::Invalid(
-            "`data` is not an X Activity event object".into(),
-        ));
-    }
-    let envelope = Envelope::deserialize(&body)?;
-    match &envelope.data {
-        Some(event) => Ok(parse_activity_event(event, ctx)),
-        None => parse_account_activity(&envelope, &body, ctx),
     }
 }
 
@@ -595,194 +585,50 @@ fn parse_account_activity(
 ) -> Result<Vec<Message>, ParseError> {
     // An event type X added after this was written: nothing to read it with, so counted.
     for field in body.as_object().into_iter().flat_map(|o| o.keys()) {
-        skip_unknown_field(field, ctx);
+        if !ACCOUNT_ACTIVITY_FIELDS.contains(&field.as_str()) {
+            let field: String = field.chars().take(60).collect();
+            tracing::warn!(event = %field, "skipped an Account Activity event type Crossdesk does not know");
+            ctx.skipped.set(ctx.skipped.get() + 1);
+        }
     }
-    read_account_activity(
-        &envelope.for_user_id,
-        events(&envelope.tweet_create_events),
-        events(&envelope.direct_message_events),
-        events(&envelope.tweet_delete_events),
-        &envelope.users,
-        ctx,
-    )
-}
-
-/// The events of one array of the envelope, still to be read.
-fn events(values: &Option<Vec<Value>>) -> Vec<Result<&Value, &'static str>> {
-    values.iter().flatten().map(Ok).collect()
-}
-
-/// Counts (and logs) a top-level field no Account Activity event type Crossdesk knows has.
-fn skip_unknown_field(field: &str, ctx: &Ctx) {
-    if !ACCOUNT_ACTIVITY_FIELDS.contains(&field) {
-        let field: String = field.chars().take(60).collect();
-        tracing::warn!(event = %field, "skipped an Account Activity event type Crossdesk does not know");
-        ctx.skipped.set(ctx.skipped.get() + 1);
-    }
-}
-
-/// An Account Activity event as received: a JSON value still to be read, or already read into
-/// its wire type.
-trait AccountEvent<T> {
-    /// The event in its wire type, or why it cannot be read.
-    fn read(self) -> Result<T, &'static str>;
-}
-
-impl<T: for<'de> Deserialize<'de>> AccountEvent<T> for Result<&Value, &'static str> {
-    fn read(self) -> Result<T, &'static str> {
-        object(self?)
-    }
-}
-
-impl<T> AccountEvent<T> for Direct<T> {
-    fn read(self) -> Result<T, &'static str> {
-        Ok(self.0)
-    }
-}
-
-/// The messages of an Account Activity envelope's tweet, DM and delete events.
-fn read_account_activity(
-    for_user_id: &Lenient,
-    tweets: Vec<impl AccountEvent<Tweet>>,
-    dms: Vec<impl AccountEvent<DmEvent>>,
-    deletes: Vec<impl AccountEvent<TweetDelete>>,
-    users: &Value,
-    ctx: &Ctx,
-) -> Result<Vec<Message>, ParseError> {
+    let tweets = envelope.tweet_create_events.as_deref().unwrap_or_default();
+    let dms = envelope
+        .direct_message_events
+        .as_deref()
+        .unwrap_or_default();
+    let deletes = envelope.tweet_delete_events.as_deref().unwrap_or_default();
     if tweets.is_empty() && dms.is_empty() && deletes.is_empty() {
         // Likes, follows, typing, read receipts, revokes, …: nothing to thread.
         return Ok(Vec::new());
     }
-    let account = for_user_id.id().ok_or_else(|| {
+    let account = envelope.for_user_id.id().ok_or_else(|| {
         ParseError::Invalid("for_user_id (the subscribed account) is missing".into())
     })?;
     let mut messages = Vec::new();
-    for (index, tweet) in tweets.into_iter().enumerate() {
-        let read = tweet
-            .read()
-            .and_then(|tweet| tweet_message(&tweet, account, ctx));
-        keep(&mut messages, ctx, "tweet_create_events", index, read);
-    }
-    for (index, dm) in dms.into_iter().enumerate() {
-        let read = dm
-            .read()
-            .and_then(|dm| dm_message(&dm, account, users, &Value::Null, ctx));
-        keep(&mut messages, ctx, "direct_message_events", index, read);
-    }
-    for (index, delete) in deletes.into_iter().enumerate() {
-        let read = delete.read().and_then(|delete| {
-            let status = delete.status.unwrap_or_default();
-            removal(
-                platform_id(status.id_str.as_deref()).or(status.id.id()),
-                platform_id(status.user_id_str.as_deref()).or(status.user_id.id()),
-                account,
-                delete.timestamp_ms.int(),
-                ctx,
-            )
-        });
-        keep(&mut messages, ctx, "tweet_delete_events", index, read);
-    }
+    read_each(&mut messages, ctx, "tweet_create_events", tweets, |v| {
+        tweet_message(&object::<Tweet>(v)?, account, ctx)
+    });
+    read_each(&mut messages, ctx, "direct_message_events", dms, |v| {
+        dm_message(
+            &object::<DmEvent>(v)?,
+            account,
+            &envelope.users,
+            &Value::Null,
+            ctx,
+        )
+    });
+    read_each(&mut messages, ctx, "tweet_delete_events", deletes, |v| {
+        let delete = object::<TweetDelete>(v)?;
+        let status = delete.status.unwrap_or_default();
+        removal(
+            platform_id(status.id_str.as_deref()).or(status.id.id()),
+            platform_id(status.user_id_str.as_deref()).or(status.user_id.id()),
+            account,
+            delete.timestamp_ms.int(),
+            ctx,
+        )
+    });
     Ok(messages)
-}
-
-/// The Account Activity envelope read straight from the body, each event into its wire type,
-/// without building a `serde_json::Value` of the whole body first (the fields Crossdesk does not
-/// use are skipped unread). It reads only what the general path would read the same way: a
-/// body that is not an object, an X Activity event (`data`), or an event that is not an object
-/// of its wire type fails here and is read by the general path instead, which says why.
-#[derive(Default)]
-struct DirectEnvelope {
-    for_user_id: Lenient,
-    tweets: Option<Vec<Direct<Tweet>>>,
-    dms: Option<Vec<Direct<DmEvent>>>,
-    deletes: Option<Vec<Direct<TweetDelete>>>,
-    users: Value,
-    /// Top-level fields of no event type Crossdesk knows, in order (as the general path logs them).
-    unknown: std::collections::BTreeSet<String>,
-}
-
-impl<'de> Deserialize<'de> for DirectEnvelope {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> serde::de::Visitor<'de> for Fields {
-            type Value = DirectEnvelope;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an Account Activity envelope")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<DirectEnvelope, A::Error> {
-                let mut envelope = DirectEnvelope::default();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    match key.as_ref() {
-                        "for_user_id" => envelope.for_user_id = map.next_value()?,
-                        "tweet_create_events" => envelope.tweets = map.next_value()?,
-                        "direct_message_events" => envelope.dms = map.next_value()?,
-                        "tweet_delete_events" => envelope.deletes = map.next_value()?,
-                        "users" => envelope.users = map.next_value()?,
-                        "data" => {
-                            if map.next_value::<Option<IgnoredAny>>()?.is_some() {
-                                return Err(serde::de::Error::custom("an X Activity event"));
-                            }
-                        }
-                        known if ACCOUNT_ACTIVITY_FIELDS.contains(&known) => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                        unknown => {
-                            envelope.unknown.insert(unknown.to_string());
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(envelope)
-            }
-        }
-        d.deserialize_map(Fields)
-    }
-}
-
-/// An event that is a JSON object of the wire type `T` (an array, which serde would read
-/// field by field, is refused).
-struct Direct<T>(T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Direct<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Object<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
-            type Value = Direct<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an event object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Direct<T>, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Direct)
-            }
-        }
-        d.deserialize_map(Object(std::marker::PhantomData))
-    }
-}
-
-/// The Account Activity path without a `Value` of the body; `None` when the body is for the
-/// general path.
-fn parse_direct(body: &[u8], ctx: &Ctx) -> Option<Result<Vec<Message>, ParseError>> {
-    // Skipped fields are not checked for UTF-8 by serde_json: check the whole body first (a
-    // body that is not UTF-8 is refused by the general path).
-    let body = std::str::from_utf8(body).ok()?;
-    let envelope: DirectEnvelope = serde_json::from_str(body).ok()?;
-    for field in &envelope.unknown {
-        skip_unknown_field(field, ctx);
-    }
-    Some(read_account_activity(
-        &envelope.for_user_id,
-        envelope.tweets.unwrap_or_default(),
-        envelope.dms.unwrap_or_default(),
-        envelope.deletes.unwrap_or_default(),
-        &envelope.users,
-        ctx,
-    ))
 }
 
 const UNREADABLE: &str = "does not have the documented shape";
