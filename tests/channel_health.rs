@@ -3,76 +3,15 @@
 //! finds the token valid again clears it.
 
 mod common;
+#[path = "common/fake_platform.rs"]
+mod fake_platform;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Router;
 use common::{Backend, Stack};
+use fake_platform::FakePlatform;
 use reqwest::Method;
 use serde_json::{json, Value};
-
-/// One request the fake Graph received: method, path with query, authorization.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Recorded {
-    method: String,
-    path: String,
-    authorization: Option<String>,
-}
-
-/// A fake Graph API answering from a script (the last answer repeats).
-#[derive(Clone)]
-struct FakeGraph {
-    recorded: Arc<Mutex<Vec<Recorded>>>,
-    answers: Arc<Mutex<Vec<(u16, Value)>>>,
-    base: String,
-}
-
-impl FakeGraph {
-    async fn start(answers: Vec<(u16, Value)>) -> FakeGraph {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let fake = FakeGraph {
-            recorded: Arc::default(),
-            answers: Arc::new(Mutex::new(answers)),
-            base: format!("http://{}", listener.local_addr().unwrap()),
-        };
-        let app = Router::new().fallback(answer).with_state(fake.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        fake
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.recorded.lock().unwrap().clone()
-    }
-}
-
-async fn answer(State(fake): State<FakeGraph>, request: Request) -> Response {
-    fake.recorded.lock().unwrap().push(Recorded {
-        method: request.method().to_string(),
-        path: request
-            .uri()
-            .path_and_query()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        authorization: request
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-    });
-    let (status, body) = {
-        let mut answers = fake.answers.lock().unwrap();
-        if answers.len() > 1 {
-            answers.remove(0)
-        } else {
-            answers[0].clone()
-        }
-    };
-    (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
-}
 
 /// A Messenger message from a customer, written now.
 fn messenger_event(mid: &str) -> Vec<u8> {
@@ -99,7 +38,7 @@ fn channel<'a>(reports: &'a [Value], name: &str) -> &'a Value {
 }
 
 async fn a_token_rejected_while_sending_marks_the_channel_at_once(backend: Backend) {
-    let graph = FakeGraph::start(vec![
+    let graph = FakePlatform::start(vec![
         // The reply: the page token has expired.
         (
             400,
@@ -202,7 +141,7 @@ async fn a_token_rejected_while_sending_marks_the_channel_at_once(backend: Backe
         "{check:?}"
     );
     assert_eq!(
-        check.authorization.as_deref(),
+        check.header("authorization"),
         Some("Bearer expired-page-token")
     );
 }

@@ -1,7 +1,10 @@
 //! A fake platform API for the end-to-end tests: an HTTP server on 127.0.0.1 that records
 //! every request exactly as the local stack sent it and answers from a script.
 //!
-//! Included by the test files that need it (`#[path = "common/fake_platform.rs"] mod …`).
+//! Included by the test files that need it (`#[path = "common/fake_platform.rs"] mod …`); not
+//! every file reads every part of a request.
+
+#![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
 
