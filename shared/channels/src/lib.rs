@@ -17,6 +17,7 @@ pub mod facebook_send;
 mod fake_meta;
 pub mod graph_version;
 pub mod health;
+mod json;
 pub mod media_fetch;
 pub mod monitoring;
 pub mod notify_webhook;

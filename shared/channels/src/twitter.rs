@@ -38,9 +38,10 @@ use crossdesk_core::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::signature;
+use crate::{json, signature};
 use crate::{
     millis_to_time, Channel, HandshakeError, HandshakeReply, ParseError, Query, VerifiedWebhook,
     VerifyError, WebhookRequest,
@@ -138,21 +139,83 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// The Account Activity envelope, or (with `data`) the X Activity one.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Envelope {
+/// The Account Activity envelope, or (with `data`) the X Activity one, read without building the
+/// body: each event stays raw JSON until its turn comes, so one unreadable event is skipped and
+/// the fields nobody reads (the user objects of every tweet) are never copied.
+struct Envelope<'a> {
     for_user_id: Lenient,
-    tweet_create_events: Option<Vec<Value>>,
-    direct_message_events: Option<Vec<Value>>,
-    tweet_delete_events: Option<Vec<Value>>,
+    tweet_create_events: Vec<&'a RawValue>,
+    direct_message_events: Vec<&'a RawValue>,
+    tweet_delete_events: Vec<&'a RawValue>,
     /// User id → v1.1 profile, beside DM events.
-    users: Value,
+    users: Option<&'a RawValue>,
     /// The X Activity API event, when the body is that envelope.
-    data: Option<ActivityEvent>,
+    data: Option<&'a RawValue>,
+    /// Fields that are none of [`ACCOUNT_ACTIVITY_FIELDS`]: event types X added since.
+    unknown: Vec<String>,
     // Accepted and ignored: favorite_events, follow_events, block_events, mute_events,
     // user_event, user_has_blocked (a string in the docs, a boolean in real payloads),
     // direct_message_indicate_typing_events, direct_message_mark_read_events, apps.
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Envelope<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(EnvelopeVisitor(std::marker::PhantomData))
+    }
+}
+
+/// Reads the envelope's fields; a later copy of a field replaces an earlier one.
+struct EnvelopeVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for EnvelopeVisitor<'a> {
+    type Value = Envelope<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an X webhook envelope object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut fields: A,
+    ) -> Result<Self::Value, A::Error> {
+        let mut envelope = Envelope {
+            for_user_id: Lenient::default(),
+            tweet_create_events: Vec::new(),
+            direct_message_events: Vec::new(),
+            tweet_delete_events: Vec::new(),
+            users: None,
+            data: None,
+            unknown: Vec::new(),
+        };
+        /// An event list: an array, or `null` for none.
+        type Events<'a> = Option<Vec<&'a RawValue>>;
+        while let Some(name) = fields.next_key::<std::borrow::Cow<'de, str>>()? {
+            match name.as_ref() {
+                "for_user_id" => envelope.for_user_id = fields.next_value()?,
+                "tweet_create_events" => {
+                    envelope.tweet_create_events =
+                        fields.next_value::<Events<'a>>()?.unwrap_or_default()
+                }
+                "direct_message_events" => {
+                    envelope.direct_message_events =
+                        fields.next_value::<Events<'a>>()?.unwrap_or_default()
+                }
+                "tweet_delete_events" => {
+                    envelope.tweet_delete_events =
+                        fields.next_value::<Events<'a>>()?.unwrap_or_default()
+                }
+                "users" => envelope.users = fields.next_value()?,
+                "data" => envelope.data = fields.next_value()?,
+                other => {
+                    if !ACCOUNT_ACTIVITY_FIELDS.contains(&other) {
+                        envelope.unknown.push(other.chars().take(60).collect());
+                    }
+                    fields.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(envelope)
+    }
 }
 
 /// A v1.1 tweet (Account Activity `tweet_create_events[]`).
@@ -484,28 +547,29 @@ impl Channel for TwitterChannel {
         webhook: &VerifiedWebhook<'_>,
         received_at: DateTime<Utc>,
     ) -> Result<Vec<Message>, ParseError> {
-        let body: Value = serde_json::from_slice(webhook.body())?;
-        // serde's derived structs also accept arrays (fields by position): insist on objects.
-        if !body.is_object() {
-            return Err(ParseError::Invalid("the body is not a JSON object".into()));
-        }
-        if body
-            .get("data")
-            .is_some_and(|d| !d.is_object() && !d.is_null())
-        {
-            return Err(ParseError::Invalid(
-                "`data` is not an X Activity event object".into(),
-            ));
-        }
-        let envelope = Envelope::deserialize(&body)?;
+        // UTF-8, syntax and nesting checked over the whole body, as a `Value` parse would; then
+        // only the fields Crossdesk reads are read.
+        let body = json::checked_object(webhook.body())?;
+        let envelope: Envelope<'_> = serde_json::from_str(body)?;
+        let data = match envelope.data {
+            Some(event) if event.get().starts_with('{') => {
+                Some(serde_json::from_str::<ActivityEvent>(event.get())?)
+            }
+            Some(_) => {
+                return Err(ParseError::Invalid(
+                    "`data` is not an X Activity event object".into(),
+                ))
+            }
+            None => None,
+        };
         let ctx = Ctx {
             raw: webhook.raw_ref(),
             received_at,
             skipped: Cell::new(0),
         };
-        let messages = match &envelope.data {
+        let messages = match &data {
             Some(event) => parse_activity_event(event, &ctx),
-            None => parse_account_activity(&envelope, &body, &ctx)?,
+            None => parse_account_activity(&envelope, &ctx)?,
         };
         if ctx.skipped.get() > 0 {
             tracing::warn!(
@@ -578,25 +642,15 @@ impl Draft {
     }
 }
 
-fn parse_account_activity(
-    envelope: &Envelope,
-    body: &Value,
-    ctx: &Ctx,
-) -> Result<Vec<Message>, ParseError> {
+fn parse_account_activity(envelope: &Envelope<'_>, ctx: &Ctx) -> Result<Vec<Message>, ParseError> {
     // An event type X added after this was written: nothing to read it with, so counted.
-    for field in body.as_object().into_iter().flat_map(|o| o.keys()) {
-        if !ACCOUNT_ACTIVITY_FIELDS.contains(&field.as_str()) {
-            let field: String = field.chars().take(60).collect();
-            tracing::warn!(event = %field, "skipped an Account Activity event type Crossdesk does not know");
-            ctx.skipped.set(ctx.skipped.get() + 1);
-        }
+    for field in &envelope.unknown {
+        tracing::warn!(event = %field, "skipped an Account Activity event type Crossdesk does not know");
+        ctx.skipped.set(ctx.skipped.get() + 1);
     }
-    let tweets = envelope.tweet_create_events.as_deref().unwrap_or_default();
-    let dms = envelope
-        .direct_message_events
-        .as_deref()
-        .unwrap_or_default();
-    let deletes = envelope.tweet_delete_events.as_deref().unwrap_or_default();
+    let tweets = &envelope.tweet_create_events;
+    let dms = &envelope.direct_message_events;
+    let deletes = &envelope.tweet_delete_events;
     if tweets.is_empty() && dms.is_empty() && deletes.is_empty() {
         // Likes, follows, typing, read receipts, revokes, …: nothing to thread.
         return Ok(Vec::new());
@@ -604,21 +658,26 @@ fn parse_account_activity(
     let account = envelope.for_user_id.id().ok_or_else(|| {
         ParseError::Invalid("for_user_id (the subscribed account) is missing".into())
     })?;
+    // The profiles are read only for DMs (tweets carry their author).
+    let users: Value = match envelope.users {
+        Some(users) if !dms.is_empty() => serde_json::from_str(users.get())?,
+        _ => Value::Null,
+    };
     let mut messages = Vec::new();
     read_each(&mut messages, ctx, "tweet_create_events", tweets, |v| {
-        tweet_message(&object::<Tweet>(v)?, account, ctx)
+        tweet_message(&raw_object::<Tweet>(v)?, account, ctx)
     });
     read_each(&mut messages, ctx, "direct_message_events", dms, |v| {
         dm_message(
-            &object::<DmEvent>(v)?,
+            &raw_object::<DmEvent>(v)?,
             account,
-            &envelope.users,
+            &users,
             &Value::Null,
             ctx,
         )
     });
     read_each(&mut messages, ctx, "tweet_delete_events", deletes, |v| {
-        let delete = object::<TweetDelete>(v)?;
+        let delete = raw_object::<TweetDelete>(v)?;
         let status = delete.status.unwrap_or_default();
         removal(
             platform_id(status.id_str.as_deref()).or(status.id.id()),
@@ -641,13 +700,21 @@ fn object<T: for<'de> Deserialize<'de>>(value: &Value) -> Result<T, &'static str
     T::deserialize(value).map_err(|_| UNREADABLE)
 }
 
+/// [`object`] for an event still in its raw JSON.
+fn raw_object<T: for<'de> Deserialize<'de>>(raw: &RawValue) -> Result<T, &'static str> {
+    if !raw.get().starts_with('{') {
+        return Err(UNREADABLE);
+    }
+    serde_json::from_str(raw.get()).map_err(|_| UNREADABLE)
+}
+
 /// Reads each event of one array, skipping (and counting) the ones that cannot be read.
-fn read_each(
+fn read_each<E>(
     out: &mut Vec<Message>,
     ctx: &Ctx,
     kind: &'static str,
-    events: &[Value],
-    mut read: impl FnMut(&Value) -> Read,
+    events: &[E],
+    mut read: impl FnMut(&E) -> Read,
 ) {
     for (index, value) in events.iter().enumerate() {
         keep(out, ctx, kind, index, read(value));
