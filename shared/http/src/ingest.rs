@@ -198,16 +198,17 @@ async fn receive(
         }
     }
     if !messages.is_empty() {
-        state
-            .archive
-            .put(messages[0].channel, &body)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
-        state
-            .queue
-            .enqueue(&messages)
-            .await
-            .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        // Both at once: the acknowledgement waits for the slower of the two (in AWS an S3 put and
+        // an SQS send), not for their sum. When either fails the platform gets 503 and delivers
+        // again; the raw archive is content-addressed and the queue deduplicates, so a message
+        // queued beside a failed archive write is neither lost nor stored twice.
+        let channel = messages[0].channel;
+        let (archived, queued) = tokio::join!(
+            state.archive.put(channel, &body),
+            state.queue.enqueue(&messages)
+        );
+        archived.map_err(|e| ApiError::unavailable(e.to_string()))?;
+        queued.map_err(|e| ApiError::unavailable(e.to_string()))?;
     }
     info!(channel = %name, accepted = messages.len(), "webhook accepted");
     Ok((StatusCode::OK, Json(json!({"accepted": messages.len()}))).into_response())
@@ -269,11 +270,25 @@ mod tests {
     #[derive(Default)]
     struct Memory {
         queued: Mutex<Vec<Message>>,
+        /// When set, the archive and the queue each wait here for the other: they only both
+        /// finish when they run at the same time.
+        rendezvous: Option<tokio::sync::Barrier>,
+        /// The archive refuses every payload.
+        archive_down: bool,
+    }
+
+    impl Memory {
+        async fn meet(&self) {
+            if let Some(barrier) = &self.rendezvous {
+                barrier.wait().await;
+            }
+        }
     }
 
     #[async_trait]
     impl InboundQueue for Memory {
         async fn enqueue(&self, messages: &[Message]) -> Result<(), QueueError> {
+            self.meet().await;
             self.queued.lock().unwrap().extend_from_slice(messages);
             Ok(())
         }
@@ -282,6 +297,10 @@ mod tests {
     #[async_trait]
     impl RawArchive for Memory {
         async fn put(&self, _: ChannelKind, body: &[u8]) -> Result<RawRef, ArchiveError> {
+            self.meet().await;
+            if self.archive_down {
+                return Err(ArchiveError("the archive is down".into()));
+            }
             Ok(RawRef::of(body))
         }
         async fn get(&self, _: &RawRef) -> Result<Option<Vec<u8>>, ArchiveError> {
@@ -298,7 +317,14 @@ mod tests {
     }
 
     fn router(mode: SignatureMode) -> (Router, Arc<Memory>, Arc<SignatureFailureCounter>) {
-        let memory = Arc::new(Memory::default());
+        router_over(mode, Memory::default())
+    }
+
+    fn router_over(
+        mode: SignatureMode,
+        memory: Memory,
+    ) -> (Router, Arc<Memory>, Arc<SignatureFailureCounter>) {
+        let memory = Arc::new(memory);
         let counter = Arc::new(SignatureFailureCounter::default());
         let state = IngestState::new(memory.clone(), memory.clone(), Arc::new(Fixed))
             .with_channel(
@@ -364,5 +390,35 @@ mod tests {
         );
         assert_eq!(memory.queued.lock().unwrap().len(), 2);
         assert_eq!(counter.count("chat"), 1);
+    }
+
+    #[tokio::test]
+    async fn the_archive_and_the_queue_are_written_at_the_same_time() {
+        let memory = Memory {
+            rendezvous: Some(tokio::sync::Barrier::new(2)),
+            ..Memory::default()
+        };
+        let (router, memory, _) = router_over(SignatureMode::Enforce, memory);
+        let status = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            post(router, SECRET, Fixed.now().timestamp()),
+        )
+        .await
+        .expect("one waited for the other to finish first");
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(memory.queued.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_archive_write_is_answered_503_for_the_platform_to_deliver_again() {
+        let memory = Memory {
+            archive_down: true,
+            ..Memory::default()
+        };
+        let (router, _, _) = router_over(SignatureMode::Enforce, memory);
+        assert_eq!(
+            post(router, SECRET, Fixed.now().timestamp()).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }
