@@ -391,25 +391,39 @@ async fn the_console_polls_with_etags_and_the_static_files_are_served() {
 
     for path in ["/api/tickets".to_string(), format!("/api/tickets/{id}")] {
         let url = format!("{}{path}", stack.base);
-        let first = stack
-            .client
-            .get(&url)
-            .bearer_auth(common::AGENT_TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(first.status(), StatusCode::OK);
-        assert_eq!(first.headers()["cache-control"], "no-store");
-        let etag = first.headers()["etag"].to_str().unwrap().to_string();
-        assert!(etag.starts_with('"'), "a strong ETag: {etag}");
-        let unchanged = stack
-            .client
-            .get(&url)
-            .bearer_auth(common::AGENT_TOKEN)
-            .header("if-none-match", &etag)
-            .send()
-            .await
-            .unwrap();
+        // The writer may still be updating the new ticket (its workflow, its SLA) just after the
+        // message shows: a changed ticket rightly gets a new ETag, so ask again until it rests.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let unchanged = loop {
+            let first = stack
+                .client
+                .get(&url)
+                .bearer_auth(common::AGENT_TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(first.status(), StatusCode::OK);
+            assert_eq!(first.headers()["cache-control"], "no-store");
+            let etag = first.headers()["etag"].to_str().unwrap().to_string();
+            assert!(etag.starts_with('"'), "a strong ETag: {etag}");
+            let again = stack
+                .client
+                .get(&url)
+                .bearer_auth(common::AGENT_TOKEN)
+                .header("if-none-match", &etag)
+                .send()
+                .await
+                .unwrap();
+            if again.status() != StatusCode::OK || Instant::now() > deadline {
+                break again;
+            }
+            assert_ne!(
+                again.headers()["etag"].to_str().unwrap(),
+                etag,
+                "{path}: an unchanged ETag is answered 304, not 200"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert!(unchanged.bytes().await.unwrap().is_empty());
     }
