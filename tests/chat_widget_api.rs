@@ -380,6 +380,15 @@ async fn refuses_bad_tokens_and_input_and_limits_a_busy_visitor() {
     assert_eq!(status, StatusCode::ACCEPTED);
 }
 
+/// An agent's GET of `url`, conditional on `etag` when one is given.
+async fn agent_get(stack: &Stack, url: &str, etag: Option<&str>) -> reqwest::Response {
+    let mut request = stack.client.get(url).bearer_auth(common::AGENT_TOKEN);
+    if let Some(etag) = etag {
+        request = request.header("if-none-match", etag);
+    }
+    request.send().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_polls_with_etags_and_the_static_files_are_served() {
     let dir = tempfile::tempdir().unwrap();
@@ -395,25 +404,12 @@ async fn the_console_polls_with_etags_and_the_static_files_are_served() {
         // message shows: a changed ticket rightly gets a new ETag, so ask again until it rests.
         let deadline = Instant::now() + Duration::from_secs(10);
         let unchanged = loop {
-            let first = stack
-                .client
-                .get(&url)
-                .bearer_auth(common::AGENT_TOKEN)
-                .send()
-                .await
-                .unwrap();
+            let first = agent_get(&stack, &url, None).await;
             assert_eq!(first.status(), StatusCode::OK);
             assert_eq!(first.headers()["cache-control"], "no-store");
             let etag = first.headers()["etag"].to_str().unwrap().to_string();
             assert!(etag.starts_with('"'), "a strong ETag: {etag}");
-            let again = stack
-                .client
-                .get(&url)
-                .bearer_auth(common::AGENT_TOKEN)
-                .header("if-none-match", &etag)
-                .send()
-                .await
-                .unwrap();
+            let again = agent_get(&stack, &url, Some(&etag)).await;
             if again.status() != StatusCode::OK || Instant::now() > deadline {
                 break again;
             }
@@ -429,13 +425,7 @@ async fn the_console_polls_with_etags_and_the_static_files_are_served() {
     }
     // A change gives a new ETag.
     let url = format!("{}/api/tickets/{id}", stack.base);
-    let before = stack
-        .client
-        .get(&url)
-        .bearer_auth(common::AGENT_TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let before = agent_get(&stack, &url, None).await;
     let etag = before.headers()["etag"].to_str().unwrap().to_string();
     let (status, _) = stack
         .api_send(
@@ -445,14 +435,7 @@ async fn the_console_polls_with_etags_and_the_static_files_are_served() {
         )
         .await;
     assert_eq!(status, 200);
-    let after = stack
-        .client
-        .get(&url)
-        .bearer_auth(common::AGENT_TOKEN)
-        .header("if-none-match", &etag)
-        .send()
-        .await
-        .unwrap();
+    let after = agent_get(&stack, &url, Some(&etag)).await;
     assert_eq!(after.status(), StatusCode::OK);
 
     let get = |path: &'static str| {
