@@ -1129,6 +1129,34 @@ fn revise(stored: &mut StoredMessage, revision: &Revision) -> bool {
     }
 }
 
+impl DynamoTicketStore {
+    /// A ticket's messages in order (their sort keys are the time sent, then the sequence), the
+    /// first `limit` of them (a `Limit` on the query) or all.
+    async fn first_messages(
+        &self,
+        ticket: &TicketId,
+        limit: Option<usize>,
+    ) -> Result<Vec<Message>, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :messages)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(ticket_pk(ticket)))
+            .expression_attribute_values(":messages", s(MESSAGE_PREFIX))
+            .consistent_read(true);
+        let mut messages = Vec::new();
+        query_all(query, limit, |item| {
+            messages.push(message_from_item(item)?.message);
+            Ok(ControlFlow::Continue(()))
+        })
+        .await?;
+        Ok(messages)
+    }
+}
+
 #[async_trait]
 impl TicketStore for DynamoTicketStore {
     async fn find_ticket_by_platform_ids(
@@ -1252,23 +1280,18 @@ impl TicketStore for DynamoTicketStore {
     }
 
     async fn list_messages(&self, ticket: &TicketId) -> Result<Vec<Message>, StoreError> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :messages)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(ticket_pk(ticket)))
-            .expression_attribute_values(":messages", s(MESSAGE_PREFIX))
-            .consistent_read(true);
-        let mut messages = Vec::new();
-        query_all(query, None, |item| {
-            messages.push(message_from_item(item)?.message);
-            Ok(ControlFlow::Continue(()))
-        })
-        .await?;
-        Ok(messages)
+        self.first_messages(ticket, None).await
+    }
+
+    async fn list_first_messages(
+        &self,
+        ticket: &TicketId,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.first_messages(ticket, Some(limit)).await
     }
 
     async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError> {

@@ -229,6 +229,19 @@ pub trait TicketStore: Send + Sync {
     /// A ticket's messages, oldest first.
     async fn list_messages(&self, ticket: &TicketId) -> Result<Vec<Message>, StoreError>;
 
+    /// The first `limit` of a ticket's messages, oldest first (what [`TicketStore::list_messages`]
+    /// starts with). A store that can read a prefix cheaply says so here; the default reads
+    /// them all.
+    async fn list_first_messages(
+        &self,
+        ticket: &TicketId,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut messages = self.list_messages(ticket).await?;
+        messages.truncate(limit);
+        Ok(messages)
+    }
+
     /// One contact.
     async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError>;
 
@@ -293,6 +306,31 @@ impl<'a> TicketReads<'a> {
             self.messages = Some(self.store.list_messages(&self.id).await?);
         }
         Ok(self.messages.as_deref().unwrap_or_default())
+    }
+
+    /// The ticket's first `limit` messages, oldest first, and whether they are all of them.
+    /// Read from the store each time unless all messages were read already.
+    pub async fn first_messages(
+        &mut self,
+        limit: usize,
+    ) -> Result<(Vec<Message>, bool), StoreError> {
+        if let Some(all) = &self.messages {
+            return Ok((
+                all.iter().take(limit).cloned().collect(),
+                all.len() <= limit,
+            ));
+        }
+        // One more than asked tells whether there are more.
+        let mut first = self
+            .store
+            .list_first_messages(&self.id, limit.saturating_add(1))
+            .await?;
+        let complete = first.len() <= limit;
+        first.truncate(limit);
+        if complete {
+            self.messages = Some(first.clone());
+        }
+        Ok((first, complete))
     }
 }
 

@@ -41,7 +41,7 @@ impl RawArchive for SqliteArchive {
         let body = body.to_vec();
         let now = to_nanos(Utc::now())?;
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO raw_payloads (ref, channel, body, stored_at) \
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (ref) DO NOTHING",

@@ -1,14 +1,17 @@
 //! The SQLite database file shared by the store, the queues and the archive: opening, pragmas,
 //! schema, the blocking-call bridge and error classification.
 
+use std::ops::Deref;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crossdesk_core::{ArchiveError, QueueError, StoreError};
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 use thiserror::Error;
+
+use crate::group::{self, Call, Outcome, Request};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 4;
@@ -231,10 +234,14 @@ impl std::str::FromStr for Durability {
 /// One SQLite database (a file, or memory for tests) holding tickets, queues and raw payloads.
 ///
 /// Cloning shares the connection: build the store, the queue and the archive from one
-/// `Database` to use a single connection per process.
+/// `Database` to use a single connection per process. The connection belongs to a thread of its
+/// own, which commits the writes waiting at the same time together (one sync for all of them;
+/// see [`Database::write`]); it ends when the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct Database {
-    conn: Arc<Mutex<Connection>>,
+    pub(crate) requests: mpsc::Sender<Request>,
+    /// The reading connection's thread (a file only).
+    reads: Option<mpsc::Sender<Request>>,
 }
 
 impl Database {
@@ -245,14 +252,29 @@ impl Database {
 
     /// [`Database::open`] with the given durability.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, OpenError> {
-        let conn = Connection::open(path)
-            .map_err(|e| OpenError::Unavailable(format!("{}: {e}", path.display())))?;
-        Self::init(conn, durability).map_err(|e| match e {
+        let in_file = |e: OpenError| match e {
             OpenError::Unavailable(m) => OpenError::Unavailable(format!("{}: {m}", path.display())),
             OpenError::Incompatible(m) => {
                 OpenError::Incompatible(format!("{}: {m}", path.display()))
             }
-        })
+        };
+        let conn = Connection::open(path)
+            .map_err(|e| OpenError::Unavailable(format!("{}: {e}", path.display())))?;
+        let mut db = Self::init(conn, durability).map_err(in_file)?;
+        db.reads = Some(Self::reader(path).map_err(in_file)?);
+        Ok(db)
+    }
+
+    /// A second connection to the file, for reads only (`query_only`), on a thread of its own:
+    /// WAL lets it read while the writer thread writes and syncs, so a read never waits for a
+    /// group commit. Each read is one read transaction: a consistent snapshot of what was
+    /// committed when it began.
+    fn reader(path: &Path) -> Result<mpsc::Sender<Request>, OpenError> {
+        let fail = |e: rusqlite::Error| OpenError::Unavailable(e.to_string());
+        let conn = Connection::open(path).map_err(fail)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+        conn.pragma_update(None, "query_only", "ON").map_err(fail)?;
+        connection_thread("crossdesk-sqlite-read", conn, group::serve_reads)
     }
 
     /// A fresh private database in memory, gone when the last clone is dropped.
@@ -298,30 +320,67 @@ impl Database {
             .map_err(fail)?;
         tx.commit().map_err(fail)?;
         Ok(Database {
-            conn: Arc::new(Mutex::new(conn)),
+            requests: connection_thread("crossdesk-sqlite", conn, group::serve)?,
+            reads: None,
         })
     }
 
-    /// Runs blocking database work on the blocking thread pool, holding the connection.
+    /// Runs database work that only reads: on the reading connection's thread in a read
+    /// transaction of its own (a file), or on the database's thread between write groups,
+    /// outside any transaction (memory). It sees every write answered before it was asked.
     pub(crate) async fn call<T, F>(&self, work: F) -> Result<T, DbError>
     where
         F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
         T: Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut guard = lock(&conn);
-            work(&mut guard)
-        })
-        .await;
-        match joined {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(DbError::Unavailable(format!(
-                "database call interrupted: {e}"
-            ))),
+        let (call, answer) = Call::new(work);
+        let request = Request::Read(Box::new(call));
+        match &self.reads {
+            Some(reads) => Self::send_to(reads, request, answer).await,
+            None => Self::send_to(&self.requests, request, answer).await,
         }
     }
+
+    /// Runs database work that writes, on the database's thread, in a savepoint of the current
+    /// group's transaction: it rolls back alone when it returns an error (or panics), and its
+    /// result arrives only once the group is committed. Use [`write_tx`] inside it where a
+    /// write needs several statements to hold together.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (call, answer) = Call::new(work);
+        Self::send_to(&self.requests, Request::Write(Box::new(call)), answer).await
+    }
+
+    async fn send_to<T>(
+        thread: &mpsc::Sender<Request>,
+        request: Request,
+        answer: tokio::sync::oneshot::Receiver<Outcome<T>>,
+    ) -> Result<T, DbError> {
+        let stopped = || DbError::Unavailable("the database thread has stopped".into());
+        thread.send(request).map_err(|_| stopped())?;
+        match answer.await {
+            Ok(Outcome::Done(result)) => result,
+            Ok(Outcome::Panicked(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => Err(stopped()),
+        }
+    }
+}
+
+/// Starts the thread that owns `conn` and serves the requests sent to the returned sender.
+fn connection_thread(
+    name: &str,
+    conn: Connection,
+    serve: fn(Connection, mpsc::Receiver<Request>),
+) -> Result<mpsc::Sender<Request>, OpenError> {
+    let (requests, served) = mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || serve(conn, served))
+        .map_err(|e| OpenError::Unavailable(format!("cannot start the database thread: {e}")))?;
+    Ok(requests)
 }
 
 /// Brings a database made by an older build up to [`SCHEMA_VERSION`] (the tables it lacked are
@@ -341,19 +400,71 @@ fn migrate(tx: &Transaction<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Locks the connection. A panic while holding it cannot leave a transaction open (rusqlite rolls
-/// back on drop), so a poisoned lock is still usable.
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// Statements that hold together: a savepoint inside [`Database::write`]'s group transaction,
+/// or a `BEGIN IMMEDIATE` transaction of their own where none is open. Rolled back when dropped
+/// without [`WriteTx::commit`].
+pub(crate) struct WriteTx<'c> {
+    conn: &'c Connection,
+    savepoint: bool,
+    open: bool,
 }
 
-/// Starts a write transaction that takes the database's write lock up front.
-pub(crate) fn write_tx(conn: &mut Connection) -> Result<Transaction<'_>, DbError> {
-    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
+/// Starts statements that hold together (see [`WriteTx`]).
+pub(crate) fn write_tx(conn: &Connection) -> Result<WriteTx<'_>, DbError> {
+    let savepoint = !conn.is_autocommit();
+    conn.execute_batch(if savepoint {
+        "SAVEPOINT crossdesk_tx"
+    } else {
+        "BEGIN IMMEDIATE"
+    })?;
+    Ok(WriteTx {
+        conn,
+        savepoint,
+        open: true,
+    })
+}
+
+impl WriteTx<'_> {
+    /// Keeps the statements (releases the savepoint, or commits the transaction).
+    pub(crate) fn commit(mut self) -> Result<(), DbError> {
+        self.conn.execute_batch(if self.savepoint {
+            "RELEASE crossdesk_tx"
+        } else {
+            "COMMIT"
+        })?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Deref for WriteTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for WriteTx<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let undo = if self.savepoint {
+            "ROLLBACK TO crossdesk_tx; RELEASE crossdesk_tx"
+        } else if !self.conn.is_autocommit() {
+            "ROLLBACK"
+        } else {
+            return;
+        };
+        if let Err(e) = self.conn.execute_batch(undo) {
+            tracing::warn!(error = %e, "cannot roll back a write");
+        }
+    }
 }
 
 /// An internal failure, converted into each port's error at the boundary.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub(crate) enum DbError {
     /// SQLite is busy, locked or failing to do I/O.
     #[error("{0}")]
@@ -476,8 +587,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (durability, expected) in [(Durability::Full, 2), (Durability::Normal, 1)] {
             let db = Database::open_with(&dir.path().join("d.db"), durability).unwrap();
+            // The writing connection's setting (the reading one never commits).
             let synchronous: i64 = db
-                .call(|conn| Ok(conn.pragma_query_value(None, "synchronous", |r| r.get(0))?))
+                .write(|conn| Ok(conn.pragma_query_value(None, "synchronous", |r| r.get(0))?))
                 .await
                 .unwrap();
             assert_eq!(synchronous, expected, "{durability:?}");

@@ -58,7 +58,7 @@ impl EventLedger for SqliteEventLedger {
         let at = to_nanos(at)?;
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let inserted = conn
                     .prepare_cached(
                         "INSERT INTO event_deliveries (event_id, endpoint, delivered_at) \
@@ -76,7 +76,7 @@ impl EventLedger for SqliteEventLedger {
         let at = to_nanos(failed.failed_at)?;
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO failed_events (event_id, body, failed_at) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (event_id) DO UPDATE SET body = ?2, failed_at = ?3",
@@ -129,7 +129,7 @@ impl EventLedger for SqliteEventLedger {
         let at = to_nanos(failed.failed_at)?;
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let deleted = conn
                     .prepare_cached(
                         "DELETE FROM failed_events WHERE event_id = ?1 AND failed_at = ?2",

@@ -82,7 +82,7 @@ impl ChannelHealthStore for SqliteStore {
         let at = to_nanos(at)?;
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 tx.execute(
                     "INSERT INTO channel_state (channel, last_inbound_at) VALUES (?1, ?2) \
@@ -105,7 +105,7 @@ impl ChannelHealthStore for SqliteStore {
         let result = result.clone();
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 tx.execute(
                     "INSERT INTO channel_checks (channel, check_name, status, reason, checked_at) \
@@ -136,7 +136,7 @@ impl ChannelHealthStore for SqliteStore {
         let mark = mark.clone();
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 tx.execute(
                     "INSERT INTO channel_state (channel, reauth_code, reauth_reason, reauth_at) \
@@ -160,7 +160,7 @@ impl ChannelHealthStore for SqliteStore {
         let at = to_nanos(succeeded_at)?;
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 let cleared = tx.execute(
                     "UPDATE channel_state SET reauth_code = NULL, reauth_reason = NULL, \

@@ -5,8 +5,9 @@
 //! payload archive).
 //!
 //! Open one [`Database`] and build all three from it to share one connection, or open each from
-//! the same path (WAL mode lets several connections share the file). Every call runs on tokio's
-//! blocking pool; every write is one `BEGIN IMMEDIATE` transaction.
+//! the same path (WAL mode lets several connections share the file). Every call runs on the
+//! database's own thread, which commits the writes waiting together in one `BEGIN IMMEDIATE`
+//! transaction, each in its own savepoint (group commit: one sync for many writes).
 //!
 //! # Schema (version 4, in `PRAGMA user_version`)
 //!
@@ -43,6 +44,7 @@
 mod archive;
 mod db;
 mod events;
+mod group;
 mod health;
 mod media;
 mod queue;

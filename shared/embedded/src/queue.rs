@@ -178,7 +178,7 @@ impl SqliteQueue {
         let max_attempts = self.max_attempts;
         Ok(self
             .db
-            .call(move |conn| receive(conn, queue, max, now, visibility, max_attempts))
+            .write(move |conn| receive(conn, queue, max, now, visibility, max_attempts))
             .await?)
     }
 
@@ -188,7 +188,7 @@ impl SqliteQueue {
         let receipt = receipt.clone();
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let deleted = conn
                     .prepare_cached("DELETE FROM queue_items WHERE id = ?1 AND lease = ?2")?
                     .execute(params![receipt.id, receipt.lease])?;
@@ -210,7 +210,7 @@ impl SqliteQueue {
         let visible_at = after(to_nanos(self.clock.now())?, delay);
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let updated = conn
                     .prepare_cached(
                         "UPDATE queue_items SET visible_at = ?1, lease = NULL, last_error = ?2 \
@@ -230,7 +230,7 @@ impl SqliteQueue {
         let now = to_nanos(self.clock.now())?;
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 let held = tx
                     .prepare_cached("SELECT 1 FROM queue_items WHERE id = ?1 AND lease = ?2")?
@@ -277,7 +277,7 @@ impl SqliteQueue {
         let now = to_nanos(self.clock.now())?;
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let released = conn
                     .prepare_cached(
                         "UPDATE queue_items SET visible_at = ?1, lease = NULL \
@@ -314,7 +314,7 @@ impl SqliteQueue {
         let now = to_nanos(self.clock.now())?;
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 {
                     let mut stmt = tx.prepare_cached(

@@ -10,7 +10,7 @@ use crossdesk_core::{
     Route, StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
 };
 use rusqlite::types::Type;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use tracing::{debug, warn};
 
 use crate::db::{encode, from_nanos, to_nanos, write_tx, Database, DbError};
@@ -42,6 +42,34 @@ impl SqliteStore {
     /// The database the store uses.
     pub fn database(&self) -> &Database {
         &self.db
+    }
+
+    /// The first `limit` messages of a ticket, oldest first.
+    async fn first_messages(
+        &self,
+        ticket: &TicketId,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        let ticket = ticket.clone();
+        let bodies = self
+            .db
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT body FROM messages WHERE ticket_id = ?1 ORDER BY sent_at, seq LIMIT ?2",
+                )?;
+                let bodies = stmt
+                    .query_map(params![ticket.as_str(), limit], |row| {
+                        row.get::<_, String>(0)
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(bodies)
+            })
+            .await?;
+        // Decoded here, not on the database's thread.
+        Ok(bodies
+            .iter()
+            .map(|body| serde_json::from_str(body).map_err(DbError::from))
+            .collect::<Result<_, _>>()?)
     }
 }
 
@@ -90,7 +118,7 @@ impl TicketStore for SqliteStore {
             .map(str::to_string);
         Ok(self
             .db
-            .call(move |conn| resolve_contact(conn, &wanted, name.as_deref(), now))
+            .write(move |conn| resolve_contact(conn, &wanted, name.as_deref(), now))
             .await?)
     }
 
@@ -103,7 +131,7 @@ impl TicketStore for SqliteStore {
         let (route, message, contact) = (route.clone(), message.clone(), contact.clone());
         Ok(self
             .db
-            .call(move |conn| append(conn, &route, &message, &contact))
+            .write(move |conn| append(conn, &route, &message, &contact))
             .await?)
     }
 
@@ -116,7 +144,7 @@ impl TicketStore for SqliteStore {
         let (platform_message_id, revision) = (platform_message_id.to_string(), revision.clone());
         Ok(self
             .db
-            .call(move |conn| revise(conn, channel, &platform_message_id, &revision))
+            .write(move |conn| revise(conn, channel, &platform_message_id, &revision))
             .await?)
     }
 
@@ -145,22 +173,16 @@ impl TicketStore for SqliteStore {
     }
 
     async fn list_messages(&self, ticket: &TicketId) -> Result<Vec<Message>, StoreError> {
-        let ticket = ticket.clone();
-        Ok(self
-            .db
-            .call(move |conn| {
-                let mut stmt = conn.prepare_cached(
-                    "SELECT body FROM messages WHERE ticket_id = ?1 ORDER BY sent_at, seq",
-                )?;
-                let bodies = stmt
-                    .query_map(params![ticket.as_str()], |row| row.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                bodies
-                    .iter()
-                    .map(|body| Ok(serde_json::from_str(body)?))
-                    .collect()
-            })
-            .await?)
+        self.first_messages(ticket, i64::MAX).await
+    }
+
+    async fn list_first_messages(
+        &self,
+        ticket: &TicketId,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.first_messages(ticket, i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
     }
 
     async fn find_ticket_by_conversation(
@@ -211,7 +233,7 @@ impl TicketStore for SqliteStore {
         let ticket = ticket.clone();
         Ok(self
             .db
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 let changed = tx.execute(
                     "UPDATE tickets SET status = ?1, updated_at = ?2 WHERE id = ?3",
@@ -238,7 +260,7 @@ impl TicketStore for SqliteStore {
         let (expected, delivery) = (expected.clone(), delivery.clone());
         Ok(self
             .db
-            .call(move |conn| set_delivery(conn, &ticket, &message, &expected, &delivery))
+            .write(move |conn| set_delivery(conn, &ticket, &message, &expected, &delivery))
             .await?)
     }
 }
@@ -388,7 +410,7 @@ fn resolve_contact(
 }
 
 /// The stored message with this platform id or Crossdesk id, as a duplicate.
-fn stored_duplicate(tx: &Transaction<'_>, message: &Message) -> Result<Option<Appended>, DbError> {
+fn stored_duplicate(tx: &Connection, message: &Message) -> Result<Option<Appended>, DbError> {
     let as_duplicate = |row: &Row<'_>| {
         Ok(Appended {
             ticket_id: parsed(row, 0, TicketId::parse)?,
@@ -431,7 +453,7 @@ fn append(
         return Ok(duplicate);
     }
 
-    let claim_key = |tx: &Transaction<'_>, ticket: &TicketId| -> Result<(), DbError> {
+    let claim_key = |tx: &Connection, ticket: &TicketId| -> Result<(), DbError> {
         tx.prepare_cached(
             "INSERT INTO conversation_keys (key, ticket_id) VALUES (?1, ?2) \
              ON CONFLICT (key) DO NOTHING",
@@ -822,7 +844,7 @@ mod tests {
         let t = ticket_of(&write(&store, &M::chat("s", "v", "c1").build()).await);
         store
             .db
-            .call(|conn| Ok(conn.execute("UPDATE messages SET body = 'not json'", [])?))
+            .write(|conn| Ok(conn.execute("UPDATE messages SET body = 'not json'", [])?))
             .await
             .unwrap();
         let err = store.list_messages(&t).await.unwrap_err();

@@ -92,7 +92,7 @@ impl WorkflowStore for SqliteStore {
             .transpose()?;
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let written = match expected {
                     None => conn
                         .prepare_cached(
@@ -223,7 +223,7 @@ impl WorkflowStore for SqliteStore {
         let at = to_nanos(at)?;
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 match merged_into(&tx, &source)? {
                     Some(current) if current == target => return Ok(MergeOutcome::AlreadyMerged),
@@ -247,7 +247,7 @@ impl WorkflowStore for SqliteStore {
         let source = source.to_string();
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let deleted = conn
                     .prepare_cached("DELETE FROM contact_links WHERE source = ?1")?
                     .execute(params![source])?;
@@ -269,7 +269,7 @@ impl WorkflowStore for SqliteStore {
         let at = to_nanos(suggestion.at)?;
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 {
                     let mut insert = tx.prepare_cached(
@@ -307,7 +307,7 @@ impl WorkflowStore for SqliteStore {
         let body = encode(prefs)?;
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO agent_preferences (agent_id, body) VALUES (?1, ?2) \
                      ON CONFLICT (agent_id) DO UPDATE SET body = excluded.body",
@@ -341,7 +341,7 @@ impl WorkflowStore for SqliteStore {
         let at = to_nanos(at)?;
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 let tx = write_tx(conn)?;
                 tx.prepare_cached("DELETE FROM notification_windows WHERE at < ?1")?
                     .execute(params![forget_before])?;
@@ -374,7 +374,7 @@ impl WorkflowStore for SqliteStore {
         let (name, value) = (name.to_string(), value.to_string());
         Ok(self
             .database()
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached(
                     "INSERT INTO cursors (name, value) VALUES (?1, ?2) \
                      ON CONFLICT (name) DO UPDATE SET value = excluded.value",

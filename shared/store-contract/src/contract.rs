@@ -186,6 +186,35 @@ pub async fn late_message_does_not_move_activity_back(store: Arc<dyn TicketStore
     assert_eq!(ids(&messages(&store, &t.id).await), ids(&[older, newer]));
 }
 
+/// The first messages of a ticket are the start of its messages in their order (by time sent,
+/// whatever the order of arrival).
+pub async fn first_messages_are_the_start_of_the_messages(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let mut sent = Vec::new();
+    for (n, at_second) in [(1, 40), (2, 10), (3, 30), (4, 20), (5, 50)] {
+        let m = M::chat("s1", "v1", &format!("c{n}"))
+            .text(&format!("message {n}"))
+            .at(at_second)
+            .build();
+        write_stored(&w, &m).await;
+        sent.push(m);
+    }
+    let t = all_tickets(&store).await[0].id.clone();
+    let all = messages(&store, &t).await;
+    assert_eq!(all.len(), 5);
+    for limit in [0, 1, 3, 5, 6, 100] {
+        let first = store
+            .list_first_messages(&t, limit)
+            .await
+            .expect("list_first_messages");
+        assert_eq!(ids(&first), ids(&all[..limit.min(5)]), "limit {limit}");
+    }
+    assert_eq!(
+        ids(&store.list_first_messages(&t, 2).await.unwrap()),
+        ids(&[sent[1].clone(), sent[3].clone()])
+    );
+}
+
 /// An email answering a stored mail (`In-Reply-To`/`References`) goes to that mail's ticket,
 /// even in another thread, and its thread then leads there too.
 pub async fn email_reply_threads_by_references(store: Arc<dyn TicketStore>) {
