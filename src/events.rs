@@ -25,6 +25,9 @@ use crate::config::LocalConfig;
 use crate::consumer::{QueueConsumer, SqliteConsumer, SqsConsumer};
 use crate::stack::{backoff, drain, Settle};
 
+/// How many outgoing events the worker takes at once.
+const EVENTS_BATCH: usize = 10;
+
 /// How often an event is taken from the local queue before it is dead-lettered there: more
 /// than the sender's own rounds, so the sender gives up first and keeps it for replay.
 pub const LOCAL_MAX_RECEIVES: u32 = 20;
@@ -135,26 +138,32 @@ pub fn start(
         wake: wake.clone(),
     });
     let consumer_for_decode = consumer.clone();
-    let worker = tokio::spawn(drain(consumer, wake, shutdown, move |body, attempts| {
-        let webhook = webhook.clone();
-        let notifier = notifier.clone();
-        let consumer = consumer_for_decode.clone();
-        async move {
-            let event = match consumer.event(&body).await {
-                Ok(event) => event,
-                Err(e) => return Settle::DeadLetter(e),
-            };
-            let posted = match &webhook {
-                Some(webhook) => deliver_entry(webhook, &event, attempts).await,
-                None => Settle::Ack,
-            };
-            let notified = match &notifier {
-                Some(notifier) => notify_entry(notifier, &event, attempts).await,
-                None => Settle::Ack,
-            };
-            both(posted, notified)
-        }
-    }));
+    let worker = tokio::spawn(drain(
+        consumer,
+        wake,
+        shutdown,
+        EVENTS_BATCH,
+        move |body| {
+            let consumer = consumer_for_decode.clone();
+            // One key for all: events go out one after the other, in order.
+            async move { Ok((consumer.event(&body).await?, vec![String::new()])) }
+        },
+        move |event, attempts| {
+            let webhook = webhook.clone();
+            let notifier = notifier.clone();
+            async move {
+                let posted = match &webhook {
+                    Some(webhook) => deliver_entry(webhook, &event, attempts).await,
+                    None => Settle::Ack,
+                };
+                let notified = match &notifier {
+                    Some(notifier) => notify_entry(notifier, &event, attempts).await,
+                    None => Settle::Ack,
+                };
+                both(posted, notified)
+            }
+        },
+    ));
     info!(
         endpoints = ?config.events_endpoints.iter().map(|e| e.display()).collect::<Vec<_>>(),
         notifications = config.notifications.enabled,

@@ -29,6 +29,7 @@ use crossdesk_core::events::EventQueue;
 use crossdesk_core::health::{ChannelHealthStore, InboundActivity};
 use crossdesk_core::mail_threading::EmailThreading;
 use crossdesk_core::media::{AttachmentCollector, MediaStore};
+use crossdesk_core::ordering::{next_wave, ordering_keys};
 use crossdesk_core::reply_window::ReplyCapabilities;
 use crossdesk_core::workflow::WorkflowStore;
 use crossdesk_core::writer::TicketWriter;
@@ -46,18 +47,22 @@ use crossdesk_http::{
     AgentState, ApiError, BearerTokenAuth, ChannelSlot, ChatApiState, ConsoleAuth,
     InMemoryRateLimiter, IngestState, NotificationsApiState,
 };
+use futures_util::future::join_all;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{Backend, LocalConfig};
-use crate::consumer::{QueueConsumer, SqliteConsumer, SqsConsumer};
+use crate::consumer::{QueueConsumer, SqliteConsumer, SqsConsumer, Taken};
 use crate::health;
 use crate::outbox::OutboxEmailSender;
 
-/// How many messages the writer takes at once.
-const BATCH: usize = 10;
+/// How many messages the writer takes at once (SQS gives at most 10): those of different
+/// conversations are stored at the same time, their writes committed together.
+const WRITER_BATCH: usize = 128;
+/// How many replies the sender takes at once.
+const SENDER_BATCH: usize = 10;
 
 /// A running local stack.
 pub struct LocalStack {
@@ -268,15 +273,18 @@ impl LocalStack {
             adapters.inbound_consumer,
             wake_writer,
             signal.clone(),
-            move |body, attempts| {
-                let writer = writer.clone();
+            WRITER_BATCH,
+            move |body| {
                 let consumer = inbound_consumer.clone();
                 async move {
-                    match consumer.message(&body).await {
-                        Ok(message) => write_entry(&writer, &message, attempts).await,
-                        Err(e) => Settle::DeadLetter(e),
-                    }
+                    let message = consumer.message(&body).await?;
+                    let keys = ordering_keys(&message);
+                    Ok((message, keys))
                 }
+            },
+            move |message, attempts| {
+                let writer = writer.clone();
+                async move { write_entry(&writer, &message, attempts).await }
             },
         ));
         let outbound_consumer = adapters.outbound_consumer.clone();
@@ -284,15 +292,19 @@ impl LocalStack {
             adapters.outbound_consumer,
             wake_sender,
             signal,
-            move |body, attempts| {
-                let delivery = delivery.clone();
+            SENDER_BATCH,
+            move |body| {
                 let consumer = outbound_consumer.clone();
                 async move {
-                    match consumer.job(&body).await {
-                        Ok(job) => deliver_entry(&delivery, &job, attempts).await,
-                        Err(e) => Settle::DeadLetter(e),
-                    }
+                    let job = consumer.job(&body).await?;
+                    // Replies to one ticket go out in order; other tickets' at the same time.
+                    let keys = vec![job.ticket_id.as_str().to_owned()];
+                    Ok((job, keys))
                 }
+            },
+            move |job, attempts| {
+                let delivery = delivery.clone();
+                async move { deliver_entry(&delivery, &job, attempts).await }
             },
         ));
         Ok(LocalStack {
@@ -746,17 +758,23 @@ pub(crate) enum Settle {
     DeadLetter(String),
 }
 
-/// A worker draining one queue in-process: takes batches, handles each entry, settles it.
-/// Nothing is dropped: an entry is removed only once handled or dead-lettered, and a crash
-/// leaves it taken, to be taken again.
-pub(crate) async fn drain<F, Fut>(
+/// A worker draining one queue in-process: takes batches, decodes each entry, handles them and
+/// settles each. Entries whose ordering keys (from `decode`) are disjoint are handled at the same
+/// time; entries sharing a key one after the other, in queue order (see
+/// [`crossdesk_core::ordering::next_wave`]). Nothing is dropped: an entry is removed only once
+/// handled or dead-lettered, and a crash leaves it taken, to be taken again.
+pub(crate) async fn drain<T, D, DFut, H, HFut>(
     queue: Arc<dyn QueueConsumer>,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
-    handle: F,
+    batch_size: usize,
+    decode: D,
+    handle: H,
 ) where
-    F: Fn(String, u32) -> Fut,
-    Fut: std::future::Future<Output = Settle>,
+    D: Fn(String) -> DFut,
+    DFut: std::future::Future<Output = Result<(T, Vec<String>), String>>,
+    H: Fn(T, u32) -> HFut,
+    HFut: std::future::Future<Output = Settle>,
 {
     let name = queue.name();
     loop {
@@ -764,7 +782,7 @@ pub(crate) async fn drain<F, Fut>(
             break;
         }
         let batch = tokio::select! {
-            batch = queue.take(BATCH) => batch,
+            batch = queue.take(batch_size) => batch,
             _ = shutdown.changed() => continue,
         };
         let batch = match batch {
@@ -783,25 +801,50 @@ pub(crate) async fn drain<F, Fut>(
             }
             continue;
         }
-        for taken in batch {
-            let settled = match handle(taken.body.clone(), taken.attempts).await {
-                Settle::Ack => queue.ack(&taken).await,
-                Settle::RetryAfter(after, reason) => {
-                    warn!(queue = name, attempts = taken.attempts, %reason, "will retry");
-                    queue.retry_later(&taken, after, &reason).await
-                }
-                Settle::DeadLetter(reason) => {
-                    error!(queue = name, %reason, "moved to dead letters");
-                    queue.dead_letter(&taken, &reason).await
-                }
-            };
-            if let Err(e) = settled {
-                // The lease expires and the entry is taken again: at least once, never lost.
-                warn!(queue = name, error = %e, "cannot settle a queue entry");
+        let decoded = join_all(batch.iter().map(|taken| decode(taken.body.clone()))).await;
+        let mut waiting = Vec::with_capacity(batch.len());
+        for (taken, decoded) in batch.into_iter().zip(decoded) {
+            match decoded {
+                Ok((entry, keys)) => waiting.push((taken, entry, keys)),
+                Err(reason) => settle(&*queue, &taken, Settle::DeadLetter(reason)).await,
             }
+        }
+        while !waiting.is_empty() {
+            let keys: Vec<&[String]> = waiting.iter().map(|(_, _, keys)| keys.as_slice()).collect();
+            let wave = next_wave::<_, String>(&keys);
+            let mut now = Vec::with_capacity(wave.len());
+            for position in wave.into_iter().rev() {
+                now.push(waiting.remove(position));
+            }
+            join_all(now.into_iter().rev().map(|(taken, entry, _)| {
+                let handled = handle(entry, taken.attempts);
+                let queue = &*queue;
+                async move { settle(queue, &taken, handled.await).await }
+            }))
+            .await;
         }
     }
     info!(queue = name, "worker stopped");
+}
+
+/// Settles one handled entry. A failure to settle is logged: the lease expires and the entry is
+/// taken again (at least once, never lost).
+async fn settle(queue: &dyn QueueConsumer, taken: &Taken, settle: Settle) {
+    let name = queue.name();
+    let settled = match settle {
+        Settle::Ack => queue.ack(taken).await,
+        Settle::RetryAfter(after, reason) => {
+            warn!(queue = name, attempts = taken.attempts, %reason, "will retry");
+            queue.retry_later(taken, after, &reason).await
+        }
+        Settle::DeadLetter(reason) => {
+            error!(queue = name, %reason, "moved to dead letters");
+            queue.dead_letter(taken, &reason).await
+        }
+    };
+    if let Err(e) = settled {
+        warn!(queue = name, error = %e, "cannot settle a queue entry");
+    }
 }
 
 /// The ticket writer's handling of one inbound entry.

@@ -17,6 +17,7 @@ pub mod mail_threading;
 pub mod media;
 pub mod model;
 pub mod notify;
+pub mod ordering;
 pub mod personal_data;
 pub mod ports;
 pub mod reply_window;

@@ -5,8 +5,8 @@
 //! [`detect_language`] picks, umlauts folded); each ticket stores its terms as its
 //! [`search_text`]; a [`SimilarityIndex`] over those ranks tickets for a new message by BM25.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::LazyLock;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use regex::Regex;
 use rust_stemmers::{Algorithm, Stemmer};
@@ -76,8 +76,13 @@ const GERMAN_STOP_WORDS: &[&str] = &[
     "zum", "zur", "über",
 ];
 
+static ENGLISH_STOPS: LazyLock<HashSet<&str>> =
+    LazyLock::new(|| ENGLISH_STOP_WORDS.iter().copied().collect());
+static GERMAN_STOPS: LazyLock<HashSet<&str>> =
+    LazyLock::new(|| GERMAN_STOP_WORDS.iter().copied().collect());
+
 fn is_stop_word(word: &str) -> bool {
-    ENGLISH_STOP_WORDS.contains(&word) || GERMAN_STOP_WORDS.contains(&word)
+    ENGLISH_STOPS.contains(word) || GERMAN_STOPS.contains(word)
 }
 
 /// What is not words: URLs, email addresses and @handles.
@@ -104,8 +109,8 @@ pub fn language_evidence(text: &str) -> Option<Language> {
     let (mut english, mut german) = (0usize, 0usize);
     let words = words(text);
     for word in &words {
-        let en = ENGLISH_STOP_WORDS.contains(&word.as_str());
-        let de = GERMAN_STOP_WORDS.contains(&word.as_str());
+        let en = ENGLISH_STOPS.contains(word.as_str());
+        let de = GERMAN_STOPS.contains(word.as_str());
         match (en, de) {
             (true, false) => english += 1,
             (false, true) => german += 1,
@@ -163,20 +168,75 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
+    search_text_filled(texts).0
+}
+
+/// [`search_text`], and where it filled up, if it did: the position of the text a term of which
+/// did not fit. No text after that one can change it (a caller may stop reading texts).
+pub fn search_text_filled<I, S>(texts: I) -> (String, Option<usize>)
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
     let mut out = String::new();
-    for text in texts {
-        for term in normalize(text.as_ref()) {
+    for (position, text) in texts.into_iter().enumerate() {
+        for term in normalized(text.as_ref()).iter() {
             let needed = term.len() + usize::from(!out.is_empty());
             if out.len() + needed > SEARCH_TEXT_MAX_BYTES {
-                return out;
+                return (out, Some(position));
             }
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(&term);
+            out.push_str(term);
         }
     }
-    out
+    (out, None)
+}
+
+/// How many texts' terms [`normalized`] remembers (twice that at most, in two generations).
+const TERMS_CACHE_TEXTS: usize = 4096;
+/// Longer texts are normalized each time (they are few, and would make the cache large).
+const TERMS_CACHE_MAX_TEXT_BYTES: usize = 2048;
+
+/// Texts normalized recently: the current generation and the one before it. A ticket's search
+/// text is rebuilt from all its customer messages on each new one, so the same texts come back.
+#[derive(Default)]
+struct TermsCache {
+    current: HashMap<String, Arc<[String]>>,
+    previous: HashMap<String, Arc<[String]>>,
+}
+
+static TERMS_CACHE: LazyLock<Mutex<TermsCache>> = LazyLock::new(Mutex::default);
+
+/// [`normalize`], remembered for recently seen texts.
+fn normalized(text: &str) -> Arc<[String]> {
+    if text.len() > TERMS_CACHE_MAX_TEXT_BYTES {
+        return normalize(text).into();
+    }
+    let cached = {
+        let mut cache = TERMS_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+        match cache.current.get(text) {
+            Some(terms) => Some(terms.clone()),
+            None => match cache.previous.remove_entry(text) {
+                Some((text, terms)) => {
+                    cache.current.insert(text, terms.clone());
+                    Some(terms)
+                }
+                None => None,
+            },
+        }
+    };
+    if let Some(terms) = cached {
+        return terms;
+    }
+    let terms: Arc<[String]> = normalize(text).into();
+    let mut cache = TERMS_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if cache.current.len() >= TERMS_CACHE_TEXTS {
+        cache.previous = std::mem::take(&mut cache.current);
+    }
+    cache.current.insert(text.to_owned(), terms.clone());
+    terms
 }
 
 #[derive(Debug, Clone)]
@@ -484,6 +544,36 @@ mod tests {
             "rechnung want refund"
         );
         assert_eq!(search_text(Vec::<String>::new()), "");
+    }
+
+    #[test]
+    fn a_full_search_text_says_so() {
+        let long = "parcel damaged ".repeat(1000);
+        let (text, full_at) = search_text_filled(["refund", long.as_str(), "refund"]);
+        assert_eq!(full_at, Some(1));
+        assert_eq!(text, search_text(["refund", long.as_str()]));
+        assert_eq!(
+            search_text_filled(["I want my refunds"]),
+            ("want refund".into(), None)
+        );
+    }
+
+    #[test]
+    fn remembered_terms_are_the_terms() {
+        for text in [
+            "I want my refunds",
+            "Meine Rechnungen sind doppelt abgebucht",
+            "",
+        ] {
+            assert_eq!(&*normalized(text), normalize(text).as_slice());
+            assert_eq!(
+                &*normalized(text),
+                normalize(text).as_slice(),
+                "asked again"
+            );
+        }
+        let long = "parcel damaged ".repeat(200);
+        assert_eq!(&*normalized(&long), normalize(&long).as_slice());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::ids::{ContactId, TicketId};
 use crate::model::{ChannelKind, Direction, Identity, Message, Ticket, TicketStatus, Visibility};
 use crate::personal_data::{message_personal_data, PersonalDataDetector};
 use crate::ports::{StoreError, TicketReads, TicketStore};
-use crate::similar::{search_text, SimilarityIndex};
+use crate::similar::{search_text_filled, SimilarityIndex};
 use crate::sla::SlaPolicies;
 use crate::workflow::{
     LinkSuggestion, TicketKind, TicketWorkflow, Versioned, WorkflowQuery, WorkflowStore,
@@ -39,6 +39,9 @@ pub const SIMILARITY_CANDIDATES: usize = crate::ports::MAX_LIST_LIMIT;
 
 /// How often a lost compare-and-set of a workflow is retried before giving up.
 const CAS_ATTEMPTS: u32 = 16;
+/// How many of a ticket's first messages are read for its search text at first (all of them
+/// when these do not settle it).
+const FIRST_MESSAGES_READ: usize = 64;
 
 /// The desk's reading of messages: personal data, SLA targets, similar tickets, continuation.
 pub struct Triage {
@@ -247,18 +250,47 @@ impl Triage {
         self.suggest_from_mail(message, sender, &stored_ticket)
             .await?;
         let customer_words = is_customer_words(message);
-        let (text, similar) = if customer_words {
-            // Recomputed from every customer message, so a redelivery changes nothing.
-            let messages = reads.messages().await?;
-            let customer: Vec<&Message> =
-                messages.iter().filter(|m| is_customer_words(m)).collect();
-            let words = std::iter::once(stored_ticket.subject.as_str())
-                .chain(customer.iter().map(|m| m.text.as_str()));
-            let text = search_text(words);
+        let settled_at = match customer_words {
+            true => self
+                .workflows
+                .workflow(&stored_ticket.id)
+                .await?
+                .and_then(|w| w.value.search_text_settled_at),
+            false => None,
+        };
+        let (text, similar) = if !customer_words {
+            (None, None)
+        } else if settled_at.is_some_and(|at| message.sent_at > at) {
+            // Sent after the message the search text filled up at: nothing to recompute, and
+            // not the customer's first message.
+            (None, None)
+        } else {
+            // Recomputed from the customer's messages in order, so a redelivery changes
+            // nothing. Only the first messages are read when they fill the search text and
+            // hold two customer messages (this one is then not the first); otherwise all.
+            let mut wanted = FIRST_MESSAGES_READ;
+            let (text, customer_messages) = loop {
+                let (messages, complete) = reads.first_messages(wanted).await?;
+                let customer: Vec<&Message> =
+                    messages.iter().filter(|m| is_customer_words(m)).collect();
+                let words = std::iter::once(stored_ticket.subject.as_str())
+                    .chain(customer.iter().map(|m| m.text.as_str()));
+                let (text, full_at) = search_text_filled(words);
+                if complete || (full_at.is_some() && customer.len() >= 2) {
+                    let settled = match (full_at, customer.len() >= 2) {
+                        (Some(0), true) => Some(DateTime::<Utc>::MIN_UTC),
+                        (Some(at), true) => Some(customer[at - 1].sent_at),
+                        _ => None,
+                    };
+                    break ((text, settled), customer.len());
+                }
+                // Short messages: read them all at once rather than in ever larger steps.
+                wanted = usize::MAX;
+            };
             // Similar tickets are searched when the customer's question arrives (the first
             // message); `GET …/similar` searches again with the whole conversation. Searching on
             // every message would read the candidates' texts each time.
-            let similar = if customer.len() == 1 {
+            let similar = if customer_messages == 1 {
                 let query = format!("{}\n{}", stored_ticket.subject, message.text);
                 Some(
                     self.similar_to(&stored_ticket, &query, message.received_at)
@@ -268,8 +300,6 @@ impl Triage {
                 None
             };
             (Some(text), similar)
-        } else {
-            (None, None)
         };
         self.apply(&stored_ticket, reads, now, |workflow| {
             let mut changed = false;
@@ -284,9 +314,10 @@ impl Triage {
                     changed = true;
                 }
             }
-            if let Some(text) = &text {
-                if text != &workflow.search_text {
+            if let Some((text, settled_at)) = &text {
+                if text != &workflow.search_text || settled_at != &workflow.search_text_settled_at {
                     workflow.search_text = text.clone();
+                    workflow.search_text_settled_at = *settled_at;
                     changed = true;
                 }
             }

@@ -203,6 +203,11 @@ pub struct TicketWorkflow {
     /// The customers' words of the ticket, normalized for similarity search (capped).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub search_text: String,
+    /// Set once `search_text` is full and the ticket holds two customer messages or more: the
+    /// time sent of the message it filled up at. A customer message sent later cannot change
+    /// the search text (nor be the first), so the writer does not read the messages for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_text_settled_at: Option<DateTime<Utc>>,
     /// When the workflow last changed.
     pub updated_at: DateTime<Utc>,
 }
@@ -229,6 +234,7 @@ impl TicketWorkflow {
             sla: SlaClock::default(),
             similar: Vec::new(),
             search_text: String::new(),
+            search_text_settled_at: None,
             updated_at: now,
         }
     }

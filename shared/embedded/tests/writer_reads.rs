@@ -102,6 +102,14 @@ impl TicketStore for Counting {
         self.count("list_messages");
         self.inner.list_messages(ticket).await
     }
+    async fn list_first_messages(
+        &self,
+        ticket: &TicketId,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.count("list_first_messages");
+        self.inner.list_first_messages(ticket, limit).await
+    }
     async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError> {
         self.count("get_contact");
         self.inner.get_contact(id).await
@@ -141,17 +149,23 @@ impl EventQueue for Kinds {
     }
 }
 
+/// The counting store over `inner`, and the default desk over both.
+fn counted(inner: Arc<SqliteStore>) -> (Arc<Counting>, DeskWorkflow) {
+    let store = Arc::new(Counting {
+        inner: inner.clone(),
+        calls: Mutex::default(),
+    });
+    let desk = DeskWorkflow::from_settings(&DeskSettings::default(), inner, store.clone())
+        .expect("the default desk");
+    (store, desk)
+}
+
 #[test]
 fn a_stored_message_reads_its_ticket_and_messages_once() {
     crossdesk_store_contract::run(
         || async { Arc::new(SqliteStore::in_memory().expect("in-memory store")) },
         |inner: Arc<SqliteStore>| async move {
-            let store = Arc::new(Counting {
-                inner: inner.clone(),
-                calls: Mutex::default(),
-            });
-            let desk = DeskWorkflow::from_settings(&DeskSettings::default(), inner, store.clone())
-                .expect("the default desk");
+            let (store, desk) = counted(inner);
             let events = Arc::new(Kinds::default());
             let writer = TicketWriter::new(store.clone())
                 .with_triage(desk.triage.clone())
@@ -168,7 +182,8 @@ fn a_stored_message_reads_its_ticket_and_messages_once() {
             writer.write(&message("m1", 0)).await.expect("write");
             let calls = store.take();
             assert_eq!(calls.get("get_ticket"), Some(&1), "{calls:?}");
-            assert_eq!(calls.get("list_messages"), Some(&1), "{calls:?}");
+            assert_eq!(calls.get("list_first_messages"), Some(&1), "{calls:?}");
+            assert_eq!(calls.get("list_messages"), None, "{calls:?}");
             // The new contact is merged into nothing and has no ticket to continue.
             assert_eq!(calls.get("find_ticket_by_conversation"), None, "{calls:?}");
 
@@ -176,7 +191,8 @@ fn a_stored_message_reads_its_ticket_and_messages_once() {
             writer.write(&message("m2", 60)).await.expect("write");
             let calls = store.take();
             assert_eq!(calls.get("get_ticket"), Some(&1), "{calls:?}");
-            assert_eq!(calls.get("list_messages"), Some(&1), "{calls:?}");
+            assert_eq!(calls.get("list_first_messages"), Some(&1), "{calls:?}");
+            assert_eq!(calls.get("list_messages"), None, "{calls:?}");
 
             // The same events as ever.
             assert_eq!(
@@ -187,6 +203,78 @@ fn a_stored_message_reads_its_ticket_and_messages_once() {
                     EventType::MessageCreated
                 ]
             );
+        },
+    );
+}
+
+#[test]
+fn a_long_tickets_search_text_reads_its_first_messages_and_then_none() {
+    crossdesk_store_contract::run(
+        || async { Arc::new(SqliteStore::in_memory().expect("in-memory store")) },
+        |inner: Arc<SqliteStore>| async move {
+            let (store, desk) = counted(inner.clone());
+            let writer = TicketWriter::new(store.clone()).with_triage(desk.triage.clone());
+            // About 70 bytes of terms each: 64 messages fill a search text.
+            let text = |n: usize| {
+                format!(
+                    "parcel{n} damaged{n} refund{n} invoice{n} delivery{n} address{n} package{n}"
+                )
+            };
+            // Sent in reverse: each new message goes first in the ticket's order.
+            let count = 300;
+            let mut last = None;
+            for n in 0..count {
+                let m = MessageBuilder::chat("s1", "v1", &format!("m{n}"))
+                    .text(&text(n))
+                    .at(10_000 - n as i64)
+                    .build();
+                last = Some(writer.write(&m).await.expect("write"));
+            }
+            let ticket = match last.unwrap() {
+                crossdesk_core::writer::WriteOutcome::Stored { ticket_id, .. } => ticket_id,
+                other => panic!("{other:?}"),
+            };
+            let subject = inner.get_ticket(&ticket).await.unwrap().unwrap().subject;
+            let texts: Vec<String> = (0..count).rev().map(text).collect();
+            let expected = crossdesk_core::similar::search_text(
+                std::iter::once(subject.as_str()).chain(texts.iter().map(String::as_str)),
+            );
+            assert!(expected.len() > crossdesk_core::similar::SEARCH_TEXT_MAX_BYTES - 40);
+            use crossdesk_core::workflow::WorkflowStore;
+            let workflow = inner.workflow(&ticket).await.unwrap().unwrap().value;
+            assert_eq!(workflow.search_text, expected);
+
+            // One more, sent after them all: the search text is settled (full before it), so
+            // no message is read for it.
+            store.take();
+            let m = MessageBuilder::chat("s1", "v1", "m-last")
+                .text("parcel-last")
+                .at(20_000)
+                .build();
+            writer.write(&m).await.expect("write");
+            let calls = store.take();
+            assert_eq!(calls.get("list_first_messages"), None, "{calls:?}");
+            assert_eq!(calls.get("list_messages"), None, "{calls:?}");
+            let workflow = inner.workflow(&ticket).await.unwrap().unwrap().value;
+            assert_eq!(workflow.search_text, expected);
+
+            // One sent before them all comes first: recomputed from the first messages only.
+            let m = MessageBuilder::chat("s1", "v1", "m-early")
+                .text("voucher")
+                .at(1)
+                .build();
+            writer.write(&m).await.expect("write");
+            let calls = store.take();
+            assert_eq!(calls.get("list_first_messages"), Some(&1), "{calls:?}");
+            assert_eq!(calls.get("list_messages"), None, "{calls:?}");
+            let expected = crossdesk_core::similar::search_text(
+                [subject.as_str(), "voucher"]
+                    .into_iter()
+                    .chain(texts.iter().map(String::as_str)),
+            );
+            let workflow = inner.workflow(&ticket).await.unwrap().unwrap().value;
+            assert_eq!(workflow.search_text, expected);
+            assert!(workflow.search_text.contains("voucher"));
         },
     );
 }
