@@ -693,10 +693,11 @@ async fn queue_depths(backend: Backend, dir: &Path) -> Vec<(String, usize)> {
             let mut depths = Vec::new();
             for name in [QueueName::Inbound, QueueName::Outbound] {
                 depths.push((name.to_string(), queue.depth(name).await.unwrap()));
-                depths.push((
-                    format!("{name} dead letters"),
-                    queue.dead_letters(name).await.unwrap().len(),
-                ));
+                let dead = queue.dead_letters(name).await.unwrap();
+                for letter in &dead {
+                    eprintln!("{name} dead letter: {} ({})", letter.reason, letter.body);
+                }
+                depths.push((format!("{name} dead letters"), dead.len()));
             }
             depths
         }
