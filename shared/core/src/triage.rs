@@ -250,14 +250,15 @@ impl Triage {
         self.suggest_from_mail(message, sender, &stored_ticket)
             .await?;
         let customer_words = is_customer_words(message);
-        let settled_at = match customer_words {
-            true => self
-                .workflows
-                .workflow(&stored_ticket.id)
-                .await?
-                .and_then(|w| w.value.search_text_settled_at),
+        // Read once here (whether the search text is settled) and reused by the update below.
+        let current = match customer_words {
+            true => Some(self.workflows.workflow(&stored_ticket.id).await?),
             false => None,
         };
+        let settled_at = current
+            .as_ref()
+            .and_then(|w| w.as_ref())
+            .and_then(|w| w.value.search_text_settled_at);
         let (text, similar) = if !customer_words {
             (None, None)
         } else if settled_at.is_some_and(|at| message.sent_at > at) {
@@ -301,7 +302,7 @@ impl Triage {
             };
             (Some(text), similar)
         };
-        self.apply(&stored_ticket, reads, now, |workflow| {
+        self.apply_from(&stored_ticket, reads, current, now, |workflow| {
             let mut changed = false;
             if message.monitoring && workflow.kind != TicketKind::Monitoring {
                 workflow.kind = TicketKind::Monitoring;
@@ -414,12 +415,28 @@ impl Triage {
         now: DateTime<Utc>,
         change: impl Fn(&mut TicketWorkflow) -> Result<bool, E> + Send + Sync,
     ) -> Result<(), E> {
+        self.apply_from(ticket, reads, None, now, change).await
+    }
+
+    /// [`Triage::apply`], its first attempt on `read` when the caller has just read the
+    /// workflow (`Some(None)`: it does not exist).
+    async fn apply_from<E: From<StoreError> + Send>(
+        &self,
+        ticket: &Ticket,
+        reads: &mut TicketReads<'_>,
+        mut read: Option<Option<Versioned<TicketWorkflow>>>,
+        now: DateTime<Utc>,
+        change: impl Fn(&mut TicketWorkflow) -> Result<bool, E> + Send + Sync,
+    ) -> Result<(), E> {
         for _ in 0..CAS_ATTEMPTS {
-            let (mut workflow, expected, created) =
-                match self.workflows.workflow(&ticket.id).await? {
-                    Some(Versioned { value, version }) => (value, Some(version), false),
-                    None => (self.initial(ticket, reads.messages().await?), None, true),
-                };
+            let current = match read.take() {
+                Some(current) => current,
+                None => self.workflows.workflow(&ticket.id).await?,
+            };
+            let (mut workflow, expected, created) = match current {
+                Some(Versioned { value, version }) => (value, Some(version), false),
+                None => (self.initial(ticket, reads.messages().await?), None, true),
+            };
             if !change(&mut workflow)? && !created {
                 return Ok(());
             }
