@@ -195,9 +195,11 @@ where
 }
 
 /// How many texts' terms [`normalized`] remembers (twice that at most, in two generations).
-const TERMS_CACHE_TEXTS: usize = 4096;
+/// With [`TERMS_CACHE_MAX_TEXT_BYTES`] this bounds the cache to a few MiB at the very worst,
+/// inside the ticket writer Lambda's memory budget (peak RSS under 32 MB).
+const TERMS_CACHE_TEXTS: usize = 1024;
 /// Longer texts are normalized each time (they are few, and would make the cache large).
-const TERMS_CACHE_MAX_TEXT_BYTES: usize = 2048;
+const TERMS_CACHE_MAX_TEXT_BYTES: usize = 1024;
 
 /// Texts normalized recently: the current generation and the one before it. A ticket's search
 /// text is rebuilt from all its customer messages on each new one, so the same texts come back.
@@ -572,7 +574,8 @@ mod tests {
                 "asked again"
             );
         }
-        let long = "parcel damaged ".repeat(200);
+        let long = "parcel damaged ".repeat(100);
+        assert!(long.len() > TERMS_CACHE_MAX_TEXT_BYTES);
         assert_eq!(&*normalized(&long), normalize(&long).as_slice());
     }
 
