@@ -1283,6 +1283,19 @@ impl TicketStore for DynamoTicketStore {
         self.first_messages(ticket, None).await
     }
 
+    async fn get_message(
+        &self,
+        ticket: &TicketId,
+        message: &MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        match self.message_by_id(message).await? {
+            Some(target) if &target.ticket_id == ticket => {
+                Ok(Some(self.read_message(&target).await?.message))
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn list_first_messages(
         &self,
         ticket: &TicketId,

@@ -123,9 +123,5 @@ async fn stored_message(
     ticket: &TicketId,
     id: &MessageId,
 ) -> Result<Option<Message>, StoreError> {
-    Ok(store
-        .list_messages(ticket)
-        .await?
-        .into_iter()
-        .find(|m| &m.id == id))
+    store.get_message(ticket, id).await
 }

@@ -247,6 +247,22 @@ impl TicketStore for FaultyTicketStore {
         self.inner.list_messages(ticket).await
     }
 
+    async fn list_first_messages(
+        &self,
+        ticket: &TicketId,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.inner.list_first_messages(ticket, limit).await
+    }
+
+    async fn get_message(
+        &self,
+        ticket: &TicketId,
+        message: &MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        self.inner.get_message(ticket, message).await
+    }
+
     async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError> {
         self.inner.get_contact(id).await
     }

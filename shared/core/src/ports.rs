@@ -242,6 +242,20 @@ pub trait TicketStore: Send + Sync {
         Ok(messages)
     }
 
+    /// One message of a ticket; `None` when the ticket holds no message with this id. A store
+    /// that can read one message by its id says so here; the default reads them all.
+    async fn get_message(
+        &self,
+        ticket: &TicketId,
+        message: &MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        Ok(self
+            .list_messages(ticket)
+            .await?
+            .into_iter()
+            .find(|m| &m.id == message))
+    }
+
     /// One contact.
     async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError>;
 
@@ -306,6 +320,15 @@ impl<'a> TicketReads<'a> {
             self.messages = Some(self.store.list_messages(&self.id).await?);
         }
         Ok(self.messages.as_deref().unwrap_or_default())
+    }
+
+    /// One of the ticket's messages; from the messages already read when they were, else read
+    /// by its id.
+    pub async fn message(&mut self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        match &self.messages {
+            Some(all) => Ok(all.iter().find(|m| &m.id == id).cloned()),
+            None => self.store.get_message(&self.id, id).await,
+        }
     }
 
     /// The ticket's first `limit` messages, oldest first, and whether they are all of them.

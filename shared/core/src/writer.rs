@@ -267,20 +267,25 @@ impl TicketWriter {
         let Some(queue) = &self.events else {
             return Ok(());
         };
-        let Some(index) = reads
-            .messages()
-            .await?
-            .iter()
-            .position(|m| &m.id == message_id)
-        else {
+        let Some(message) = reads.message(message_id).await? else {
             return Ok(());
         };
-        let ticket = match created_ticket.unwrap_or(index == 0) {
+        let message = &message;
+        let created_ticket = match created_ticket {
+            Some(created) => created,
+            // The ticket's first message created it.
+            None => reads
+                .first_messages(1)
+                .await?
+                .0
+                .first()
+                .is_some_and(|first| &first.id == message_id),
+        };
+        let ticket = match created_ticket {
             true => reads.ticket().await?.cloned(),
             false => None,
         };
         let ticket_id = &reads.id().clone();
-        let message = &reads.messages().await?[index];
         let mut events = Vec::with_capacity(2);
         if let Some(ticket) = &ticket {
             events.push(OutgoingEvent::ticket_created(ticket, message));

@@ -185,6 +185,28 @@ impl TicketStore for SqliteStore {
             .await
     }
 
+    async fn get_message(
+        &self,
+        ticket: &TicketId,
+        message: &MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        let (ticket, message) = (ticket.clone(), message.clone());
+        let body = self
+            .db
+            .call(move |conn| {
+                Ok(conn
+                    .prepare_cached("SELECT body FROM messages WHERE id = ?1 AND ticket_id = ?2")?
+                    .query_row(params![message.as_str(), ticket.as_str()], |row| {
+                        row.get::<_, String>(0)
+                    })
+                    .optional()?)
+            })
+            .await?;
+        Ok(body
+            .map(|body| serde_json::from_str(&body).map_err(DbError::from))
+            .transpose()?)
+    }
+
     async fn find_ticket_by_conversation(
         &self,
         key: &ConversationKey,

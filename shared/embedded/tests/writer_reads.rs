@@ -110,6 +110,14 @@ impl TicketStore for Counting {
         self.count("list_first_messages");
         self.inner.list_first_messages(ticket, limit).await
     }
+    async fn get_message(
+        &self,
+        ticket: &TicketId,
+        message: &MessageId,
+    ) -> Result<Option<Message>, StoreError> {
+        self.count("get_message");
+        self.inner.get_message(ticket, message).await
+    }
     async fn get_contact(&self, id: &ContactId) -> Result<Option<Contact>, StoreError> {
         self.count("get_contact");
         self.inner.get_contact(id).await
@@ -213,7 +221,10 @@ fn a_long_tickets_search_text_reads_its_first_messages_and_then_none() {
         || async { Arc::new(SqliteStore::in_memory().expect("in-memory store")) },
         |inner: Arc<SqliteStore>| async move {
             let (store, desk) = counted(inner.clone());
-            let writer = TicketWriter::new(store.clone()).with_triage(desk.triage.clone());
+            let events = Arc::new(Kinds::default());
+            let writer = TicketWriter::new(store.clone())
+                .with_triage(desk.triage.clone())
+                .with_events(events.clone());
             // About 70 bytes of terms each: 64 messages fill a search text.
             let text = |n: usize| {
                 format!(
@@ -255,6 +266,12 @@ fn a_long_tickets_search_text_reads_its_first_messages_and_then_none() {
             let calls = store.take();
             assert_eq!(calls.get("list_first_messages"), None, "{calls:?}");
             assert_eq!(calls.get("list_messages"), None, "{calls:?}");
+            // Its event reads the one message, not the 300 before it.
+            assert_eq!(calls.get("get_message"), Some(&1), "{calls:?}");
+            assert_eq!(
+                events.0.lock().unwrap().last(),
+                Some(&EventType::MessageCreated)
+            );
             let workflow = inner.workflow(&ticket).await.unwrap().unwrap().value;
             assert_eq!(workflow.search_text, expected);
 

@@ -215,6 +215,51 @@ pub async fn first_messages_are_the_start_of_the_messages(store: Arc<dyn TicketS
     );
 }
 
+/// A message is read by its ticket and id, as stored (an edit included); an unknown id, or the
+/// id of another ticket's message, reads nothing.
+pub async fn a_message_is_read_by_its_id(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    let (t, first, _) = write_stored(&w, &M::chat("s1", "v1", "c1").text("hi").at(0).build()).await;
+    let (_, second, _) = write_stored(
+        &w,
+        &M::chat("s1", "v1", "c2")
+            .text("where is my order?")
+            .at(10)
+            .build(),
+    )
+    .await;
+    let (other_ticket, other, _) =
+        write_stored(&w, &M::chat("s2", "v2", "c3").text("hello").at(5).build()).await;
+    assert_ne!(other_ticket, t);
+    let all = messages(&store, &t).await;
+    for id in [&first, &second] {
+        let read = store.get_message(&t, id).await.expect("get_message");
+        let listed = all.iter().find(|m| &m.id == id).cloned();
+        assert!(listed.is_some());
+        assert_eq!(read, listed);
+    }
+    let edit = M::chat("s1", "v1", "c2")
+        .edited("where is order 42?")
+        .at(20)
+        .build();
+    assert!(matches!(
+        w.write(&edit).await.expect("write"),
+        WriteOutcome::Revised { .. }
+    ));
+    let read = store.get_message(&t, &second).await.unwrap().unwrap();
+    assert_eq!(read.text, "where is order 42?");
+    assert_eq!(store.get_message(&t, &other).await.unwrap(), None);
+    assert_eq!(
+        store.get_message(&t, &MessageId::generate()).await.unwrap(),
+        None
+    );
+    assert!(store
+        .get_message(&other_ticket, &other)
+        .await
+        .unwrap()
+        .is_some());
+}
+
 /// An email answering a stored mail (`In-Reply-To`/`References`) goes to that mail's ticket,
 /// even in another thread, and its thread then leads there too.
 pub async fn email_reply_threads_by_references(store: Arc<dyn TicketStore>) {

@@ -79,6 +79,7 @@ macro_rules! store_contract_tests {
             same_conversation_goes_to_the_same_ticket,
             late_message_does_not_move_activity_back,
             first_messages_are_the_start_of_the_messages,
+            a_message_is_read_by_its_id,
             email_reply_threads_by_references,
             platform_id_lookup_takes_the_first_known_id,
             ticket_reference_threads_into_the_ticket,
