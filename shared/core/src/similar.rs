@@ -180,18 +180,28 @@ where
 {
     let mut out = String::new();
     for (position, text) in texts.into_iter().enumerate() {
-        for term in normalized(text.as_ref()).iter() {
-            let needed = term.len() + usize::from(!out.is_empty());
-            if out.len() + needed > SEARCH_TEXT_MAX_BYTES {
-                return (out, Some(position));
-            }
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(term);
+        if !extend_search_text(&mut out, text.as_ref()) {
+            return (out, Some(position));
         }
     }
     (out, None)
+}
+
+/// Adds the terms of `text` to a search text built by [`search_text_filled`] from the texts
+/// before it, as that function would; `false` when a term did not fit (the search text is
+/// full, and no later text can change it).
+pub fn extend_search_text(out: &mut String, text: &str) -> bool {
+    for term in normalized(text).iter() {
+        let needed = term.len() + usize::from(!out.is_empty());
+        if out.len() + needed > SEARCH_TEXT_MAX_BYTES {
+            return false;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(term);
+    }
+    true
 }
 
 /// How many texts' terms [`normalized`] remembers (twice that at most, in two generations).

@@ -22,10 +22,11 @@ use crate::ids::{ContactId, TicketId};
 use crate::model::{ChannelKind, Direction, Identity, Message, Ticket, TicketStatus, Visibility};
 use crate::personal_data::{message_personal_data, PersonalDataDetector};
 use crate::ports::{StoreError, TicketReads, TicketStore};
-use crate::similar::{search_text_filled, SimilarityIndex};
+use crate::similar::{extend_search_text, search_text_filled, SimilarityIndex};
 use crate::sla::SlaPolicies;
 use crate::workflow::{
-    LinkSuggestion, TicketKind, TicketWorkflow, Versioned, WorkflowQuery, WorkflowStore,
+    LinkSuggestion, SearchTextCover, TicketKind, TicketWorkflow, Versioned, WorkflowQuery,
+    WorkflowStore,
 };
 
 /// How many similar tickets a ticket lists.
@@ -255,22 +256,45 @@ impl Triage {
             true => Some(self.workflows.workflow(&stored_ticket.id).await?),
             false => None,
         };
-        let settled_at = current
-            .as_ref()
-            .and_then(|w| w.as_ref())
-            .and_then(|w| w.value.search_text_settled_at);
+        let recorded = current.as_ref().and_then(|w| w.as_ref()).map(|w| &w.value);
+        let settled_at = recorded.and_then(|w| w.search_text_settled_at);
+        // The search text covers every message of the ticket but this one, which comes last.
+        let extends = recorded.and_then(|w| w.search_text_cover).filter(|cover| {
+            customer_words
+                && cover.ticket_messages + 1 == stored_ticket.message_count
+                && message.sent_at >= cover.last_sent_at
+        });
         let (text, similar) = if !customer_words {
             (None, None)
         } else if settled_at.is_some_and(|at| message.sent_at > at) {
             // Sent after the message the search text filled up at: nothing to recompute, and
             // not the customer's first message.
             (None, None)
+        } else if let (Some(cover), Some(recorded)) = (extends, recorded) {
+            // Exactly what a recompute from all the messages gives, without reading them.
+            let mut text = recorded.search_text.clone();
+            let customer_messages = cover.customer_messages + 1;
+            let filled = !extend_search_text(&mut text, &message.text);
+            let settled = (filled && customer_messages >= 2).then_some(message.sent_at);
+            let cover = (!filled).then_some(SearchTextCover {
+                ticket_messages: stored_ticket.message_count,
+                customer_messages,
+                last_sent_at: message.sent_at,
+            });
+            (
+                Some(SearchTextUpdate {
+                    text,
+                    settled,
+                    cover,
+                }),
+                None,
+            )
         } else {
             // Recomputed from the customer's messages in order, so a redelivery changes
             // nothing. Only the first messages are read when they fill the search text and
             // hold two customer messages (this one is then not the first); otherwise all.
             let mut wanted = FIRST_MESSAGES_READ;
-            let (text, customer_messages) = loop {
+            let (update, customer_messages) = loop {
                 let (messages, complete) = reads.first_messages(wanted).await?;
                 let customer: Vec<&Message> =
                     messages.iter().filter(|m| is_customer_words(m)).collect();
@@ -283,7 +307,21 @@ impl Triage {
                         (Some(at), true) => Some(customer[at - 1].sent_at),
                         _ => None,
                     };
-                    break ((text, settled), customer.len());
+                    // Not full: all the messages were read, and a later one may extend it.
+                    let cover = match (full_at, customer.last()) {
+                        (None, Some(last)) => Some(SearchTextCover {
+                            ticket_messages: messages.len() as u64,
+                            customer_messages: customer.len() as u64,
+                            last_sent_at: last.sent_at,
+                        }),
+                        _ => None,
+                    };
+                    let update = SearchTextUpdate {
+                        text,
+                        settled,
+                        cover,
+                    };
+                    break (update, customer.len());
                 }
                 // Short messages: read them all at once rather than in ever larger steps.
                 wanted = usize::MAX;
@@ -300,7 +338,7 @@ impl Triage {
             } else {
                 None
             };
-            (Some(text), similar)
+            (Some(update), similar)
         };
         self.apply_from(&stored_ticket, reads, current, now, |workflow| {
             let mut changed = false;
@@ -315,12 +353,14 @@ impl Triage {
                     changed = true;
                 }
             }
-            if let Some((text, settled_at)) = &text {
-                if text != &workflow.search_text || settled_at != &workflow.search_text_settled_at {
-                    workflow.search_text = text.clone();
-                    workflow.search_text_settled_at = *settled_at;
-                    changed = true;
+            match &text {
+                // Extended from a search text another writer has changed since: left to the
+                // next message's recompute.
+                Some(_) if extends.is_some() && workflow.search_text_cover != extends => {
+                    changed |= workflow.search_text_cover.take().is_some();
                 }
+                Some(update) => changed |= update.apply(workflow),
+                None => {}
             }
             if let Some(similar) = &similar {
                 if &workflow.similar != similar {
@@ -538,6 +578,29 @@ impl Triage {
 }
 
 /// Whether a message is the customer's own words (what similar tickets are found by).
+/// A ticket's search text as the triage recomputed or extended it.
+struct SearchTextUpdate {
+    text: String,
+    settled: Option<DateTime<Utc>>,
+    cover: Option<SearchTextCover>,
+}
+
+impl SearchTextUpdate {
+    /// Writes the update into the workflow; whether that changed it.
+    fn apply(&self, workflow: &mut TicketWorkflow) -> bool {
+        if self.text == workflow.search_text
+            && self.settled == workflow.search_text_settled_at
+            && self.cover == workflow.search_text_cover
+        {
+            return false;
+        }
+        workflow.search_text = self.text.clone();
+        workflow.search_text_settled_at = self.settled;
+        workflow.search_text_cover = self.cover;
+        true
+    }
+}
+
 fn is_customer_words(message: &Message) -> bool {
     message.direction == Direction::Inbound
         && !message.internal_note

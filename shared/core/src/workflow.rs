@@ -208,6 +208,11 @@ pub struct TicketWorkflow {
     /// the search text (nor be the first), so the writer does not read the messages for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_text_settled_at: Option<DateTime<Utc>>,
+    /// What `search_text` was built from while it is not full. A customer message sent after
+    /// those, into a ticket that holds no other message since, only adds its own terms: the
+    /// writer then reads no messages for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_text_cover: Option<SearchTextCover>,
     /// When the workflow last changed.
     pub updated_at: DateTime<Utc>,
 }
@@ -235,9 +240,22 @@ impl TicketWorkflow {
             similar: Vec::new(),
             search_text: String::new(),
             search_text_settled_at: None,
+            search_text_cover: None,
             updated_at: now,
         }
     }
+}
+
+/// The messages a ticket's search text was built from (all its customer messages, when it
+/// was built).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchTextCover {
+    /// How many messages the ticket held (customer's or not).
+    pub ticket_messages: u64,
+    /// How many of them were the customer's words.
+    pub customer_messages: u64,
+    /// When the last of those was sent.
+    pub last_sent_at: DateTime<Utc>,
 }
 
 /// A stored value with the version a compare-and-set write must name.

@@ -196,11 +196,14 @@ fn a_stored_message_reads_its_ticket_and_messages_once() {
             assert_eq!(calls.get("find_ticket_by_conversation"), None, "{calls:?}");
 
             // The customer writes again in the same conversation.
+            // Its search text only adds the new message's terms, and its event reads the one
+            // message: no list of messages is read.
             writer.write(&message("m2", 60)).await.expect("write");
             let calls = store.take();
             assert_eq!(calls.get("get_ticket"), Some(&1), "{calls:?}");
-            assert_eq!(calls.get("list_first_messages"), Some(&1), "{calls:?}");
+            assert_eq!(calls.get("list_first_messages"), None, "{calls:?}");
             assert_eq!(calls.get("list_messages"), None, "{calls:?}");
+            assert_eq!(calls.get("get_message"), Some(&1), "{calls:?}");
 
             // The same events as ever.
             assert_eq!(
@@ -292,6 +295,80 @@ fn a_long_tickets_search_text_reads_its_first_messages_and_then_none() {
             let workflow = inner.workflow(&ticket).await.unwrap().unwrap().value;
             assert_eq!(workflow.search_text, expected);
             assert!(workflow.search_text.contains("voucher"));
+        },
+    );
+}
+
+#[test]
+fn a_customer_message_sent_last_extends_the_search_text_without_reading_messages() {
+    crossdesk_store_contract::run(
+        || async { Arc::new(SqliteStore::in_memory().expect("in-memory store")) },
+        |inner: Arc<SqliteStore>| async move {
+            use crossdesk_core::similar::search_text_filled;
+            use crossdesk_core::workflow::WorkflowStore;
+            let (store, desk) = counted(inner.clone());
+            let writer = TicketWriter::new(store.clone()).with_triage(desk.triage.clone());
+            // Stores without the triage: a writer that died before updating the workflow.
+            let died = TicketWriter::new(store.clone());
+            // About 30 bytes of terms each: some 130 messages fill a search text.
+            let text = |n: usize| format!("parcel{n} damaged{n} refund{n} invoice{n}");
+            let mut sent: Vec<(i64, String)> = Vec::new();
+            let mut ticket = None;
+            for n in 0..200usize {
+                // Message 120 was sent before all the others: it cannot only be added.
+                let at = if n == 120 { 5 } else { 10 + 10 * n as i64 };
+                let m = MessageBuilder::chat("s1", "v1", &format!("m{n}"))
+                    .text(&text(n))
+                    .at(at)
+                    .build();
+                if n == 50 {
+                    died.write(&m).await.expect("write");
+                    store.take();
+                }
+                let outcome = writer.write(&m).await.expect("write");
+                let calls = store.take();
+                sent.push((at, text(n)));
+                match outcome {
+                    crossdesk_core::writer::WriteOutcome::Stored { ticket_id, .. }
+                    | crossdesk_core::writer::WriteOutcome::Duplicate { ticket_id, .. } => {
+                        ticket = Some(ticket_id)
+                    }
+                    other => panic!("{other:?}"),
+                }
+                let ticket = ticket.as_ref().unwrap();
+                let read = calls.get("list_first_messages").copied().unwrap_or(0)
+                    + calls.get("list_messages").copied().unwrap_or(0);
+                let workflow = inner.workflow(ticket).await.unwrap().unwrap().value;
+                let subject = inner.get_ticket(ticket).await.unwrap().unwrap().subject;
+                let mut in_order = sent.clone();
+                in_order.sort_by_key(|(at, _)| *at);
+                let (expected, full_at) = search_text_filled(
+                    std::iter::once(subject.as_str())
+                        .chain(in_order.iter().map(|(_, text)| text.as_str())),
+                );
+                assert_eq!(workflow.search_text, expected, "after message {n}");
+                let settled = full_at.map(|at| crossdesk_store_contract::at(in_order[at - 1].0));
+                assert_eq!(
+                    workflow.search_text_settled_at, settled,
+                    "after message {n}"
+                );
+                match n {
+                    // The first message, and the one sent before the others (its first
+                    // messages do not fill the search text, so all are read).
+                    0 => assert_eq!(read, 1, "message {n}: {calls:?}"),
+                    120 => assert_eq!(read, 2, "message {n}: {calls:?}"),
+                    // The redelivery heals the workflow the dead writer left behind.
+                    _ => assert_eq!(read, 0, "message {n}: {calls:?}"),
+                }
+            }
+            let workflow = inner
+                .workflow(ticket.as_ref().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .value;
+            assert!(workflow.search_text_settled_at.is_some(), "filled up");
+            assert_eq!(workflow.search_text_cover, None);
         },
     );
 }
