@@ -49,6 +49,33 @@ async fn only_ticket(stack: &Stack) -> String {
     stack.tickets().await[0]["id"].as_str().unwrap().to_string()
 }
 
+/// A stack that answers on Messenger through `graph`, and the ticket of a fresh customer
+/// message.
+async fn messenger_ticket(
+    backend: Backend,
+    graph: &FakePlatform,
+    dir: &std::path::Path,
+) -> (Stack, String) {
+    let stack = Stack::start_env(
+        backend,
+        dir,
+        &[],
+        &[
+            ("CROSSDESK_FACEBOOK_GRAPH_URL", graph.base.clone()),
+            ("CROSSDESK_FACEBOOK_PAGE_TOKEN", "page-token-123".into()),
+        ],
+    );
+    assert_eq!(
+        stack
+            .post_signed("facebook", &fresh_messenger_event("m_in_1"))
+            .await
+            .0,
+        200
+    );
+    let ticket = only_ticket(&stack).await;
+    (stack, ticket)
+}
+
 async fn reply(stack: &Stack, ticket: &str, body: Value) -> String {
     let (status, answer) = stack
         .api_send(
@@ -68,23 +95,7 @@ async fn a_messenger_reply_is_sent_once_through_the_send_api(backend: Backend) {
     ])
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let stack = Stack::start_env(
-        backend,
-        dir.path(),
-        &[],
-        &[
-            ("CROSSDESK_FACEBOOK_GRAPH_URL", graph.base.clone()),
-            ("CROSSDESK_FACEBOOK_PAGE_TOKEN", "page-token-123".into()),
-        ],
-    );
-    assert_eq!(
-        stack
-            .post_signed("facebook", &fresh_messenger_event("m_in_1"))
-            .await
-            .0,
-        200
-    );
-    let ticket = only_ticket(&stack).await;
+    let (stack, ticket) = messenger_ticket(backend, &graph, dir.path()).await;
     let message = reply(
         &stack,
         &ticket,
@@ -499,7 +510,89 @@ async fn channels_without_a_window_can_always_be_answered(backend: Backend) {
     );
 }
 
+/// A reply asked for with an `Idempotency-Key` header.
+async fn reply_with_key(stack: &Stack, ticket: &str, key: &str, text: &str) -> (u16, Value) {
+    let answer = stack
+        .client
+        .post(format!("{}/api/tickets/{ticket}/replies", stack.base))
+        .bearer_auth(AGENT_TOKEN)
+        .header("Idempotency-Key", key)
+        .json(&json!({ "text": text }))
+        .send()
+        .await
+        .expect("stack answers");
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+async fn a_reply_repeated_with_its_idempotency_key_is_made_and_sent_once(backend: Backend) {
+    let graph = FakePlatform::start(vec![
+        (
+            200,
+            json!({"recipient_id":"PSID_42","message_id":"m_reply_1"}),
+        ),
+        (
+            200,
+            json!({"recipient_id":"PSID_42","message_id":"m_reply_2"}),
+        ),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, ticket) = messenger_ticket(backend, &graph, dir.path()).await;
+    let text = "It left our warehouse today.";
+
+    // A double click: the same request twice at once.
+    let (first, second) = tokio::join!(
+        reply_with_key(&stack, &ticket, "click-1", text),
+        reply_with_key(&stack, &ticket, "click-1", text),
+    );
+    assert_eq!(first.0, 202, "{}", first.1);
+    assert_eq!(second.0, 202, "{}", second.1);
+    let id = first.1["id"].as_str().unwrap().to_string();
+    assert_eq!(second.1["id"], id.as_str(), "one reply for one key");
+    assert_eq!(
+        settled_delivery(&stack, &ticket, &id).await["status"],
+        "sent"
+    );
+
+    // Asked again after it went out: the same reply, nothing sent again.
+    let (status, again) = reply_with_key(&stack, &ticket, "click-1", text).await;
+    assert_eq!(status, 202, "{again}");
+    assert_eq!(again["id"], id.as_str());
+    assert_eq!(again["delivery"]["status"], "sent");
+    // The key names that reply: another text with it is refused.
+    let (status, other) = reply_with_key(&stack, &ticket, "click-1", "Something else").await;
+    assert_eq!(status, 409, "{other}");
+    // A key that is no key is refused before anything is stored.
+    let (status, bad) = reply_with_key(&stack, &ticket, &"k".repeat(256), text).await;
+    assert_eq!(status, 400, "{bad}");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(graph.requests().len(), 1, "sent once");
+    let view = stack.ticket(&ticket).await;
+    let outbound: Vec<&Value> = view["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "outbound")
+        .collect();
+    assert_eq!(outbound.len(), 1, "{view}");
+    assert_eq!(outbound[0]["id"], id.as_str());
+
+    // Another key is another reply.
+    let (status, next) = reply_with_key(&stack, &ticket, "click-2", text).await;
+    assert_eq!(status, 202, "{next}");
+    assert_ne!(next["id"], id.as_str());
+    let next_id = next["id"].as_str().unwrap();
+    assert_eq!(
+        settled_delivery(&stack, &ticket, next_id).await["status"],
+        "sent"
+    );
+    assert_eq!(graph.requests().len(), 2);
+}
+
 on_both_backends!(
+    a_reply_repeated_with_its_idempotency_key_is_made_and_sent_once,
     a_messenger_reply_is_sent_once_through_the_send_api,
     a_refused_reply_is_failed_with_the_platforms_reason_and_not_retried,
     a_chat_reply_is_posted_signed_to_the_callback,

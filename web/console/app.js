@@ -60,6 +60,9 @@ const state = {
   contactId: null,
   cannedLoaded: false,
   online: true,
+  // The Idempotency-Key of the reply being sent: kept while the same text is sent again after
+  // the network failed (the first request may have arrived), new for a new text.
+  replyKey: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -73,8 +76,9 @@ class ApiError extends Error {
   }
 }
 
-async function api(path, { method = 'GET', body, etag } = {}) {
+async function api(path, { method = 'GET', body, etag, idempotencyKey } = {}) {
   const headers = { Authorization: `Bearer ${state.token}`, Accept: 'application/json' };
+  if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (etag) headers['If-None-Match'] = etag;
   let response;
@@ -747,6 +751,13 @@ async function insertCanned() {
 // ---------------------------------------------------------------------------------------------
 // Actions
 
+/** 128 random bits as hex: an idempotency key. */
+function randomKey() {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 async function sendReply(event) {
   event.preventDefault();
   const text = $('reply-text').value;
@@ -759,12 +770,20 @@ async function sendReply(event) {
   button.disabled = true;
   $('reply-status').textContent = 'Sending…';
   try {
-    await api(`/api/tickets/${encodeURIComponent(state.selectedId)}/replies`, { method: 'POST', body });
+    if (!state.replyKey) state.replyKey = randomKey();
+    await api(`/api/tickets/${encodeURIComponent(state.selectedId)}/replies`, {
+      method: 'POST',
+      body,
+      idempotencyKey: state.replyKey,
+    });
+    state.replyKey = null;
     $('reply-text').value = '';
     $('reply-status').textContent = 'Reply queued.';
     state.ticketEtag = null;
     await refreshTicket();
   } catch (err) {
+    // Answered: the server decided, so sending again is a new request.
+    if (err.status !== 0) state.replyKey = null;
     $('reply-status').textContent = err.code === 'window_closed' ? `Not sent: ${err.message}` : `Not sent: ${err.message}`;
   } finally {
     button.disabled = $('reply-text').disabled;
@@ -960,6 +979,9 @@ async function main() {
   });
   $('back').addEventListener('click', closeTicket);
   $('reply-form').addEventListener('submit', sendReply);
+  $('reply-text').addEventListener('input', () => {
+    state.replyKey = null;
+  });
   $('note-form').addEventListener('submit', addNote);
   $('handoff-button').addEventListener('click', handoff);
   $('workflow-form').addEventListener('submit', saveWorkflow);

@@ -96,7 +96,10 @@ test('chat: a visitor writes in the widget, an agent answers in the console, the
     assert.match(await console_.locator('#reply-target').inputValue(), /^chat\|/);
 
     await console_.getByLabel('Reply text').fill('Hi Wanda, order 4711 ships tomorrow.');
+    const replyRequest = console_.waitForRequest((r) => r.url().endsWith('/replies') && r.method() === 'POST');
     await console_.getByRole('button', { name: 'Send reply' }).click();
+    // Each reply carries its own idempotency key, so a repeated request cannot send it twice.
+    assert.match((await replyRequest).headers()['idempotency-key'] ?? '', /^[0-9a-f]{32}$/);
     const reply = console_.locator('#timeline li', { hasText: 'order 4711 ships tomorrow' });
     await reply.waitFor();
     await reply.locator('[data-delivery]').waitFor();

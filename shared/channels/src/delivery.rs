@@ -683,6 +683,7 @@ mod tests {
             text: text.into(),
             channel: None,
             visibility: None,
+            idempotency_key: None,
         };
         (agent, request)
     }

@@ -78,6 +78,26 @@ pub struct ReplyRequest {
     /// Public or private, for conversations that allow both; the conversation's own when absent.
     #[serde(default)]
     pub visibility: Option<Visibility>,
+    /// The client's key for this reply (the `Idempotency-Key` header): a request repeated with
+    /// the same key answers with the reply made the first time instead of sending another.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+}
+
+/// The longest idempotency key accepted, in bytes.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+
+/// Checks an idempotency key: 1 to [`MAX_IDEMPOTENCY_KEY_BYTES`] printable ASCII characters.
+fn checked_idempotency_key(key: &str) -> Result<&str, AgentError> {
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY_BYTES
+        || !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+    {
+        return Err(AgentError::Invalid(format!(
+            "the idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_BYTES} printable ASCII characters"
+        )));
+    }
+    Ok(key)
 }
 
 /// A ticket with its customer and its messages, as the agent sees it.
@@ -341,6 +361,16 @@ impl AgentDesk {
             )));
         }
         let ticket = self.existing(id).await?;
+        let reply_id = match &request.idempotency_key {
+            Some(key) => {
+                let reply_id = MessageId::for_reply(id, &agent.id, checked_idempotency_key(key)?);
+                if let Some(made) = self.store.get_message(id, &reply_id).await? {
+                    return self.repeated_reply(id, made, text).await;
+                }
+                reply_id
+            }
+            None => MessageId::generate(),
+        };
         let messages = self.store.list_messages(id).await?;
         // Automatic mail (an auto-reply, a bounce) is never answered.
         let target = reply_window::reply_target(&messages, request.channel).ok_or_else(|| {
@@ -380,7 +410,7 @@ impl AgentDesk {
             return Err(AgentError::WindowClosed(refusal));
         }
         let message = Message {
-            id: MessageId::generate(),
+            id: reply_id,
             channel: target.channel,
             platform_message_id: None,
             conversation: target.conversation.clone(),
@@ -419,9 +449,21 @@ impl AgentDesk {
                 related_tickets: Vec::new(),
             },
         };
-        self.store
+        let appended = self
+            .store
             .append_message(&route, &message, &ticket.contact_id)
             .await?;
+        if appended.duplicate {
+            // The same key, asked for at the same time: the other request made the reply.
+            let made = self
+                .store
+                .get_message(id, &message.id)
+                .await?
+                .ok_or_else(|| {
+                    AgentError::Conflict(format!("reply {} is not in ticket {id}", message.id))
+                })?;
+            return self.repeated_reply(id, made, text).await;
+        }
         if let Some(events) = &self.events {
             if let Err(e) = events
                 .publish(&OutgoingEvent::message_created(id, &message))
@@ -471,6 +513,38 @@ impl AgentDesk {
         info!(ticket_id = %id, message_id = %message.id, channel = %message.channel, "reply queued");
         self.note_response(&ticket, now).await;
         Ok(message)
+    }
+
+    /// The answer to a reply asked for again with its idempotency key: the reply made the first
+    /// time, put on the outbound queue again while it is still queued (the sender's claim lets
+    /// only one delivery send it), or a conflict when the key was used for another text.
+    async fn repeated_reply(
+        &self,
+        id: &TicketId,
+        made: Message,
+        text: &str,
+    ) -> Result<Message, AgentError> {
+        if made.direction != Direction::Outbound || made.text != text {
+            return Err(AgentError::Conflict(format!(
+                "this idempotency key was used for another reply ({}) in ticket {id}",
+                made.id
+            )));
+        }
+        if made
+            .delivery
+            .as_ref()
+            .is_some_and(|d| d.status == DeliveryStatus::Queued)
+        {
+            let job = OutboundJob {
+                ticket_id: id.clone(),
+                message_id: made.id.clone(),
+            };
+            self.outbound.enqueue(&job).await.map_err(|e| match e {
+                QueueError::Unavailable(m) | QueueError::Rejected(m) => AgentError::Unavailable(m),
+            })?;
+        }
+        info!(ticket_id = %id, message_id = %made.id, "reply asked for again: the first one answered");
+        Ok(made)
     }
 
     pub(crate) async fn existing_ticket(&self, id: &TicketId) -> Result<Ticket, AgentError> {

@@ -671,6 +671,7 @@ impl AgentDesk {
                     text: texts.private,
                     channel: Some(target.channel),
                     visibility: Some(Visibility::Private),
+                    idempotency_key: None,
                 },
             )
             .await?;
@@ -682,6 +683,7 @@ impl AgentDesk {
                     text: texts.public,
                     channel: Some(target.channel),
                     visibility: Some(Visibility::Public),
+                    idempotency_key: None,
                 },
             )
             .await?;

@@ -73,6 +73,20 @@ impl MessageId {
         MessageId(format!("msg_{}", uuid::Uuid::now_v7().simple()))
     }
 
+    /// The id of the reply an agent asked for with an idempotency key: the same ticket, agent
+    /// and key always give the same id, so a repeated request names the reply it made before.
+    pub fn for_reply(ticket: &TicketId, agent: &str, key: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        for part in ["reply", ticket.as_str(), agent, key] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        let digest = hash.finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        MessageId(format!("msg_{hex}"))
+    }
+
     /// Parses `msg_<32 hex>`.
     pub fn parse(s: &str) -> Result<Self, IdError> {
         parse_prefixed(s, "msg_")
@@ -241,6 +255,24 @@ mod tests {
         assert_eq!(MessageId::parse(m.as_str()).unwrap(), m);
         let c = ContactId::generate();
         assert_eq!(ContactId::parse(c.as_str()).unwrap(), c);
+    }
+
+    #[test]
+    fn a_reply_key_gives_one_id_per_ticket_agent_and_key() {
+        let t = TicketId::generate();
+        let other = TicketId::generate();
+        let id = MessageId::for_reply(&t, "agent-1", "k1");
+        assert_eq!(MessageId::parse(id.as_str()).unwrap(), id);
+        assert_eq!(MessageId::for_reply(&t, "agent-1", "k1"), id);
+        for different in [
+            MessageId::for_reply(&other, "agent-1", "k1"),
+            MessageId::for_reply(&t, "agent-2", "k1"),
+            MessageId::for_reply(&t, "agent-1", "k2"),
+            // The parts are length-prefixed: moving a boundary changes the id.
+            MessageId::for_reply(&t, "agent-1k", "1"),
+        ] {
+            assert_ne!(different, id);
+        }
     }
 
     #[test]

@@ -120,6 +120,7 @@ impl Desk {
             text: "Sorry for the wait".into(),
             channel: None,
             visibility: None,
+            idempotency_key: None,
         };
         self.desk(human_agent)
             .reply(&self.ticket, &agent, &request)

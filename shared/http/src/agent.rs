@@ -189,7 +189,17 @@ async fn post_reply(
     body: Body,
 ) -> Result<Response, ApiError> {
     let id = ticket_id(&id)?;
-    let request: ReplyRequest = json_body(&headers, body).await?;
+    let mut request: ReplyRequest = json_body(&headers, body).await?;
+    request.idempotency_key = match headers.get("idempotency-key") {
+        Some(key) => Some(
+            key.to_str()
+                .map_err(|_| {
+                    ApiError::bad_request("the Idempotency-Key header must be printable ASCII")
+                })?
+                .to_string(),
+        ),
+        None => None,
+    };
     let message = state.desk.reply(&id, &agent, &request).await?;
     Ok((
         StatusCode::ACCEPTED,

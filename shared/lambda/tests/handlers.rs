@@ -529,6 +529,7 @@ async fn reply_sender_sends_an_email_reply_through_ses_once_and_records_it() {
                 text: "We corrected the address.".into(),
                 channel: None,
                 visibility: None,
+                idempotency_key: None,
             },
         )
         .await
@@ -673,6 +674,7 @@ async fn reply_sender_hands_a_failing_reply_back_to_the_queue_for_the_platforms_
                 text: "Yes, until Friday.".into(),
                 channel: None,
                 visibility: None,
+                idempotency_key: None,
             },
         )
         .await
