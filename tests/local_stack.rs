@@ -513,7 +513,84 @@ async fn agents_list_read_reply_and_solve_tickets(backend: Backend) {
     let _ = AGENT_TOKEN;
 }
 
+async fn agents_page_through_tickets_with_the_next_cursor(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = Stack::start(backend, dir.path());
+    let n = 7;
+    for i in 0..n {
+        let body = json!({
+            "session_id": format!("sess_{i}"),
+            "visitor": {"id": format!("visitor_{i}")},
+            // Two at a time share a time sent: pages must not split or repeat ties.
+            "message": {"id": "m1", "text": format!("question {i}"),
+                        "sent_at": format!("2026-11-20T10:00:0{}Z", i / 2)}
+        });
+        let (status, answer) = stack.post_signed("chat", body.to_string().as_bytes()).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    assert_eq!(stack.wait_for_messages(n).await, n);
+    let ids = |page: &Value| -> Vec<String> {
+        page["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, whole) = stack.api_get("/api/tickets?limit=50").await;
+    assert_eq!(status, 200, "{whole}");
+    assert_eq!(whole["next"], Value::Null, "one page holds them all");
+    let whole = ids(&whole);
+    assert_eq!(whole.len() as u64, n);
+
+    let mut paged = Vec::new();
+    let mut path = "/api/tickets?limit=3".to_string();
+    let mut pages = 0;
+    loop {
+        let (status, page) = stack.api_get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        paged.extend(ids(&page));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/api/tickets?limit=3&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, whole);
+    assert_eq!(pages, 3, "3 + 3 + 1");
+
+    // With a work filter too: pages of the tickets that match.
+    let assigned = [&whole[1], &whole[4], &whole[5]];
+    for id in assigned {
+        let (status, answer) = stack
+            .api_send(
+                reqwest::Method::PATCH,
+                &format!("/api/tickets/{id}"),
+                &json!({"assignee": "agent-7"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, first) = stack.api_get("/api/tickets?assignee=agent-7&limit=2").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(ids(&first), [assigned[0].clone(), assigned[1].clone()]);
+    let next = first["next"].as_str().expect("a full page names the next");
+    let (status, second) = stack
+        .api_get(&format!(
+            "/api/tickets?assignee=agent-7&limit=2&after={next}"
+        ))
+        .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(ids(&second), [assigned[2].clone()]);
+    assert_eq!(second["next"], Value::Null);
+
+    let (status, refused) = stack.api_get("/api/tickets?after=yesterday").await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.to_string().contains("not a cursor"), "{refused}");
+}
+
 on_both_backends!(
+    agents_page_through_tickets_with_the_next_cursor,
     webhooks_become_tickets_that_survive_a_crash_and_restart,
     accepted_webhooks_are_stored_even_if_the_stack_dies_right_after_answering,
     duplicate_deliveries_are_stored_once_and_threads_follow_the_rules,

@@ -63,6 +63,12 @@ const state = {
   // The Idempotency-Key of the reply being sent: kept while the same text is sent again after
   // the network failed (the first request may have arrived), new for a new text.
   replyKey: null,
+  // Paging the ticket list: tickets per page, the cursors of the pages before the one shown
+  // (empty on the first page), and the cursor of the next page when there is one.
+  pageSize: '100',
+  listFilters: null,
+  listPages: [],
+  listNext: null,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -324,8 +330,29 @@ function filterQuery() {
     if (value) q.set(name, value);
   }
   if (f.elements.sla.checked) q.set('sla', 'breaching');
-  q.set('limit', '100');
+  q.set('limit', state.pageSize);
+  // Other filters start again at the first page.
+  const filters = q.toString();
+  if (filters !== state.listFilters) {
+    state.listFilters = filters;
+    state.listPages = [];
+  }
+  const after = state.listPages[state.listPages.length - 1];
+  if (after) q.set('after', after);
   return q.toString();
+}
+
+/** Shows the page buttons: older when the server named a next page, newer past the first. */
+function renderPager() {
+  $('page-older').disabled = !state.listNext;
+  $('page-newer').disabled = state.listPages.length === 0;
+  $('list-pager').hidden = !state.listNext && state.listPages.length === 0;
+}
+
+function turnPage(older) {
+  if (older && state.listNext) state.listPages.push(state.listNext);
+  if (!older) state.listPages.pop();
+  refreshList();
 }
 
 function readFilters() {
@@ -335,6 +362,9 @@ function readFilters() {
     if (params.has(name)) f.elements[name].value = params.get(name);
   }
   if (params.has('sla')) f.elements.sla.checked = params.get('sla') === 'breaching';
+  // Tickets per page (1 to 200; the API's limit).
+  const size = Number(params.get('limit'));
+  if (Number.isInteger(size) && size >= 1 && size <= 200) state.pageSize = String(size);
 }
 
 async function refreshList() {
@@ -350,7 +380,9 @@ async function refreshList() {
     if (query === state.listQuery && !result.notModified) {
       state.listEtag = result.etag;
       state.tickets = (result.data && result.data.tickets) || [];
+      state.listNext = (result.data && result.data.next) || null;
       renderList();
+      renderPager();
     }
     $('inbox-error').textContent = '';
   } catch (err) {
@@ -977,6 +1009,8 @@ async function main() {
     clearTimeout(typingTimer);
     typingTimer = setTimeout(refreshList, 400);
   });
+  $('page-older').addEventListener('click', () => turnPage(true));
+  $('page-newer').addEventListener('click', () => turnPage(false));
   $('back').addEventListener('click', closeTicket);
   $('reply-form').addEventListener('submit', sendReply);
   $('reply-text').addEventListener('input', () => {

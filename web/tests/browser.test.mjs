@@ -522,3 +522,54 @@ test('the agent API answers 304 to an unchanged If-None-Match (what the console 
   });
   assert.equal(again.status, 304);
 });
+
+test('the ticket list pages: older tickets a page at a time, and back to the newest', async () => {
+  // A few more customers, so there are pages to turn.
+  const before = (await agentApi(stack.api, '/api/tickets?limit=200')).body.tickets.length;
+  for (const n of [1, 2, 3]) {
+    await postFacebook(stack.api, feedComment({
+      commentId: `POST_777_PAGER_${n}_${Date.now()}`,
+      userId: `USER_PAGER_${n}`,
+      name: `Pat Pager ${n}`,
+      message: `Pager question ${n}`,
+    }));
+  }
+  const deadline = Date.now() + WAIT;
+  while ((await agentApi(stack.api, '/api/tickets?limit=200')).body.tickets.length < before + 3) {
+    assert.ok(Date.now() < deadline, 'the new tickets are stored');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
+  const agent = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  try {
+    const page = await agent.newPage();
+    guard(page, problems);
+    await page.goto(`${stack.base}/console/?limit=2`);
+    await page.getByLabel('Agent token').fill(AGENT_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const items = page.locator('#ticket-list li.ticket-item');
+    const shown = async () => items.evaluateAll((lis) => lis.map((li) => li.dataset.id));
+    await page.locator('#list-pager').waitFor({ state: 'visible', timeout: WAIT });
+    const first = await shown();
+    assert.equal(first.length, 2, 'two tickets per page');
+    assert.equal(await page.locator('#page-newer').isDisabled(), true, 'the first page is the newest');
+
+    await page.getByRole('button', { name: 'Older tickets →' }).click();
+    await page.waitForFunction((ids) => {
+      const now = [...document.querySelectorAll('#ticket-list li.ticket-item')].map((li) => li.dataset.id);
+      return now.length > 0 && now.every((id) => !ids.includes(id));
+    }, first, { timeout: WAIT });
+    const second = await shown();
+    assert.ok(second.length >= 1 && second.length <= 2, `${second}`);
+
+    await page.getByRole('button', { name: '← Newer tickets' }).click();
+    await page.waitForFunction((ids) => {
+      const now = [...document.querySelectorAll('#ticket-list li.ticket-item')].map((li) => li.dataset.id);
+      return now.join() === ids.join();
+    }, first, { timeout: WAIT });
+    assert.equal(await page.locator('#page-newer').isDisabled(), true);
+    noProblems();
+  } finally {
+    await agent.close();
+  }
+});

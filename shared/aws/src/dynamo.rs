@@ -1059,6 +1059,7 @@ impl DynamoTicketStore {
         status: TicketStatus,
         channel: Option<ChannelKind>,
         limit: usize,
+        after: Option<&str>,
     ) -> Result<Vec<(String, Ticket)>, StoreError> {
         let mut tickets = Vec::with_capacity(limit);
         let query = self
@@ -1066,10 +1067,16 @@ impl DynamoTicketStore {
             .query()
             .table_name(&self.table)
             .index_name(INBOX_INDEX)
-            .key_condition_expression("#gsi1pk = :inbox")
             .expression_attribute_names("#gsi1pk", GSI1_PK)
             .expression_attribute_values(":inbox", s(inbox_pk(status)))
             .scan_index_forward(true);
+        let query = match after {
+            Some(after) => query
+                .key_condition_expression("#gsi1pk = :inbox AND #gsi1sk > :after")
+                .expression_attribute_names("#gsi1sk", GSI1_SK)
+                .expression_attribute_values(":after", s(after)),
+            None => query.key_condition_expression("#gsi1pk = :inbox"),
+        };
         let (query, read_at_most) = match channel {
             Some(channel) => (
                 query
@@ -1261,13 +1268,18 @@ impl TicketStore for DynamoTicketStore {
 
     async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
         let limit = filter.limit.clamp(1, MAX_LIST_LIMIT);
+        let after = match &filter.after {
+            Some(cursor) => Some(inbox_sk(cursor.updated_at, &cursor.id)?),
+            None => None,
+        };
+        let after = after.as_deref();
         let mut found = match filter.status {
-            Some(status) => self.inbox(status, filter.channel, limit).await?,
+            Some(status) => self.inbox(status, filter.channel, limit, after).await?,
             None => {
                 let (mut open, pending, solved) = tokio::try_join!(
-                    self.inbox(TicketStatus::Open, filter.channel, limit),
-                    self.inbox(TicketStatus::Pending, filter.channel, limit),
-                    self.inbox(TicketStatus::Solved, filter.channel, limit),
+                    self.inbox(TicketStatus::Open, filter.channel, limit, after),
+                    self.inbox(TicketStatus::Pending, filter.channel, limit, after),
+                    self.inbox(TicketStatus::Solved, filter.channel, limit, after),
                 )?;
                 open.extend(pending);
                 open.extend(solved);

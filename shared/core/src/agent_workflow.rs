@@ -16,7 +16,7 @@ use crate::ids::{ContactId, MessageId, TicketId};
 use crate::model::{
     Author, Contact, Direction, Message, MessageEvent, Ticket, TicketStatus, Visibility,
 };
-use crate::ports::{NewTicket, Route, TicketFilter, TicketStore, MAX_LIST_LIMIT};
+use crate::ports::{NewTicket, Route, TicketCursor, TicketFilter, TicketStore, MAX_LIST_LIMIT};
 use crate::reply_window;
 use crate::settings::{DeskSettings, InvalidSetting};
 use crate::sla::{SlaPolicies, SlaState};
@@ -230,9 +230,15 @@ impl AgentDesk {
         &self,
         filter: &TicketFilter,
         work: &WorkFilter,
-    ) -> Result<Vec<TicketSummary>, AgentError> {
+    ) -> Result<(Vec<TicketSummary>, Option<TicketCursor>), AgentError> {
         if work.is_empty() {
-            return self.list_tickets(filter).await;
+            let tickets = self.list_tickets(filter).await?;
+            // A full page: there may be more after its last ticket.
+            let next = match tickets.last() {
+                Some(last) if tickets.len() >= filter.limit => Some(TicketCursor::of(&last.ticket)),
+                _ => None,
+            };
+            return Ok((tickets, next));
         }
         let setup = self.workflow_setup()?;
         let now = self.now();
@@ -265,22 +271,32 @@ impl AgentDesk {
                 }
                 out.push(self.summary(ticket, Some(workflow), setup).await?);
             }
-            return Ok(out);
+            // Tickets due soonest first, not paged.
+            return Ok((out, None));
         }
         let wide = TicketFilter {
             limit: MAX_LIST_LIMIT,
             ..filter.clone()
         };
-        for ticket in self.store().list_tickets(&wide).await? {
+        let scanned = self.store().list_tickets(&wide).await?;
+        let more = scanned.len() >= MAX_LIST_LIMIT;
+        let mut last_scanned = None;
+        for ticket in scanned {
             if out.len() == filter.limit {
                 break;
             }
+            last_scanned = Some(TicketCursor::of(&ticket));
             let workflow = setup.triage.workflow_of(&ticket).await?;
             if work.admits(&workflow) {
                 out.push(self.summary(ticket, Some(workflow), setup).await?);
             }
         }
-        Ok(out)
+        // The next page goes on from the last ticket looked at: past the end of this one when
+        // it is full, or past tickets that did not match when there are more to look at.
+        let next = (out.len() == filter.limit || more)
+            .then_some(last_scanned)
+            .flatten();
+        Ok((out, next))
     }
 
     async fn summary(

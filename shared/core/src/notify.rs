@@ -1106,6 +1106,7 @@ impl ChatWaitingCheck {
                 status: Some(TicketStatus::Open),
                 channel: Some(ChannelKind::Chat),
                 limit: MAX_LIST_LIMIT,
+                after: None,
             })
             .await?;
         let threshold = self.settings.chat_waiting_seconds as i64;

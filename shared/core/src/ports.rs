@@ -154,6 +154,8 @@ pub struct TicketFilter {
     pub channel: Option<ChannelKind>,
     /// At most this many, newest activity first.
     pub limit: usize,
+    /// Only tickets after this one in that order (the next page).
+    pub after: Option<TicketCursor>,
 }
 
 impl Default for TicketFilter {
@@ -162,7 +164,46 @@ impl Default for TicketFilter {
             status: None,
             channel: None,
             limit: 50,
+            after: None,
         }
+    }
+}
+
+/// A place in the list of tickets (newest activity first, then by id): the ticket a page
+/// ended with. Written `<activity, Unix nanoseconds>.<ticket id>`, which clients pass back as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketCursor {
+    /// The ticket's last activity.
+    pub updated_at: DateTime<Utc>,
+    /// The ticket's id.
+    pub id: TicketId,
+}
+
+impl TicketCursor {
+    /// The place of a ticket in the list.
+    pub fn of(ticket: &Ticket) -> Self {
+        TicketCursor {
+            updated_at: ticket.updated_at,
+            id: ticket.id.clone(),
+        }
+    }
+
+    /// Reads a cursor written by [`TicketCursor::to_string`]; `None` when it is not one.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (nanos, id) = text.split_once('.')?;
+        let nanos: i64 = nanos.parse().ok()?;
+        Some(TicketCursor {
+            updated_at: DateTime::from_timestamp_nanos(nanos),
+            id: TicketId::parse(id).ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for TicketCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Timestamps outside 1677..2262 cannot be stored, so never name a stored ticket.
+        let nanos = self.updated_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        write!(f, "{nanos}.{}", self.id)
     }
 }
 
@@ -223,7 +264,8 @@ pub trait TicketStore: Send + Sync {
     /// One ticket.
     async fn get_ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
 
-    /// Tickets matching the filter, most recent activity first.
+    /// Tickets matching the filter, most recent activity first (then by id), from after the
+    /// filter's cursor.
     async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError>;
 
     /// A ticket's messages, oldest first.
@@ -394,5 +436,41 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_cursor_reads_back_as_written_and_nothing_else_reads_as_one() {
+        let cursor = TicketCursor {
+            updated_at: DateTime::from_timestamp_nanos(1_764_580_000_123_456_789),
+            id: TicketId::generate(),
+        };
+        assert_eq!(
+            TicketCursor::parse(&cursor.to_string()),
+            Some(cursor.clone())
+        );
+        let before_1970 = TicketCursor {
+            updated_at: DateTime::from_timestamp_nanos(-5),
+            ..cursor.clone()
+        };
+        assert_eq!(
+            TicketCursor::parse(&before_1970.to_string()),
+            Some(before_1970)
+        );
+        let id = cursor.id.as_str();
+        for bad in [
+            "",
+            "yesterday",
+            "12345",
+            &format!("x.{id}"),
+            &format!("1.{id}x"),
+            &format!("99999999999999999999.{id}"),
+        ] {
+            assert_eq!(TicketCursor::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -157,16 +157,25 @@ impl TicketStore for SqliteStore {
         let status = filter.status.map(TicketStatus::as_str);
         let channel = filter.channel.map(ChannelKind::as_str);
         let limit = filter.limit.clamp(1, MAX_LIST_LIMIT) as i64;
+        let after = match &filter.after {
+            Some(cursor) => Some((to_nanos(cursor.updated_at)?, cursor.id.as_str().to_string())),
+            None => None,
+        };
+        let (after_at, after_id) = after.unzip();
         Ok(self
             .db
             .call(move |conn| {
                 let sql = format!(
                     "SELECT {TICKET_COLUMNS} FROM tickets \
                      WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR channel = ?2) \
+                     AND (?4 IS NULL OR updated_at < ?4 OR (updated_at = ?4 AND id > ?5)) \
                      ORDER BY updated_at DESC, id LIMIT ?3"
                 );
                 let mut stmt = conn.prepare_cached(&sql)?;
-                let rows = stmt.query_map(params![status, channel, limit], ticket_from_row)?;
+                let rows = stmt.query_map(
+                    params![status, channel, limit, after_at, after_id],
+                    ticket_from_row,
+                )?;
                 Ok(rows.collect::<Result<Vec<_>, _>>()?)
             })
             .await?)

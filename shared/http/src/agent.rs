@@ -26,7 +26,7 @@ use crossdesk_core::agent::{AgentDesk, AgentRef, ReplyRequest};
 use crossdesk_core::agent_workflow::{TicketUpdate, WorkFilter};
 use crossdesk_core::ids::IdError;
 use crossdesk_core::workflow::TicketKind;
-use crossdesk_core::{ChannelKind, MessageId, TicketFilter, TicketId, TicketStatus};
+use crossdesk_core::{ChannelKind, MessageId, TicketCursor, TicketFilter, TicketId, TicketStatus};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::json;
@@ -88,6 +88,7 @@ struct ListQuery {
     tag: Option<String>,
     kind: Option<String>,
     sla: Option<String>,
+    after: Option<String>,
 }
 
 async fn list_tickets(
@@ -118,10 +119,19 @@ async fn list_tickets(
                 ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIST_LIMIT}"))
             })?,
     };
+    let after = match query.after.as_deref() {
+        None | Some("") => None,
+        Some(cursor) => Some(TicketCursor::parse(cursor).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "after `{cursor}` is not a cursor (pass back the `next` of the page before)"
+            ))
+        })?),
+    };
     let filter = TicketFilter {
         status,
         channel,
         limit,
+        after,
     };
     let kind = match query.kind.as_deref() {
         None => None,
@@ -149,8 +159,11 @@ async fn list_tickets(
         kind,
         sla_breaching,
     };
-    let tickets = state.desk.list_work(&filter, &work).await?;
-    json_with_etag(&headers, &json!({ "tickets": tickets }))
+    let (tickets, next) = state.desk.list_work(&filter, &work).await?;
+    json_with_etag(
+        &headers,
+        &json!({ "tickets": tickets, "next": next.map(|c| c.to_string()) }),
+    )
 }
 
 async fn get_ticket(

@@ -9,7 +9,7 @@ use crossdesk_core::writer::{TicketWriter, WriteOutcome};
 use crossdesk_core::{
     first_line, Appended, ChannelKind, ContactId, ConversationKey, Delivery, DeliveryError,
     DeliveryStatus, Direction, Identity, Message, MessageEvent, MessageId, NewTicket, Route,
-    StoreError, Ticket, TicketFilter, TicketId, TicketStatus, TicketStore,
+    StoreError, Ticket, TicketCursor, TicketFilter, TicketId, TicketStatus, TicketStore,
 };
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -1861,6 +1861,72 @@ pub async fn concurrent_resolves_make_one_contact(store: Arc<dyn TicketStore>) {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
+/// One page of `list_tickets`.
+async fn list_page(
+    store: &Arc<dyn TicketStore>,
+    status: Option<TicketStatus>,
+    channel: Option<ChannelKind>,
+    limit: usize,
+    after: Option<TicketCursor>,
+) -> Vec<Ticket> {
+    store
+        .list_tickets(&TicketFilter {
+            status,
+            channel,
+            limit,
+            after,
+        })
+        .await
+        .expect("list_tickets")
+}
+
+/// Pages of tickets, each from after the last ticket of the one before, together list every
+/// ticket once, in the order of one long list; with a status or a channel too, and across
+/// tickets of equal activity.
+pub async fn tickets_are_paged_with_a_cursor(store: Arc<dyn TicketStore>) {
+    let w = writer(&store);
+    for n in 0..9 {
+        // Three tickets share each time of last activity.
+        let at_second = (n / 3) * 10;
+        let m = match n % 3 {
+            0 => M::facebook_dm(&format!("u{n}"), &format!("m{n}")),
+            1 => M::chat(&format!("s{n}"), &format!("v{n}"), &format!("c{n}")),
+            _ => M::facebook_comment(&format!("post-{n}"), &format!("u{n}"), &format!("k{n}")),
+        };
+        write_stored(&w, &m.at(at_second).build()).await;
+    }
+    let first = all_tickets(&store).await;
+    store
+        .set_status(&first[4].id, TicketStatus::Solved, at(5))
+        .await
+        .expect("set_status");
+    let list = |status, channel, limit, after| list_page(&store, status, channel, limit, after);
+    for (status, channel) in [
+        (None, None),
+        (Some(TicketStatus::Open), None),
+        (None, Some(ChannelKind::Facebook)),
+    ] {
+        let whole: Vec<TicketId> = list(status, channel, 200, None)
+            .await
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert!(whole.len() >= 5, "{whole:?}");
+        for page_size in [1, 2, 4] {
+            let mut paged = Vec::new();
+            let mut after = None;
+            loop {
+                let page = list(status, channel, page_size, after.clone()).await;
+                assert!(page.len() <= page_size);
+                let Some(last) = page.last() else { break };
+                after = Some(TicketCursor::of(last));
+                paged.extend(page.into_iter().map(|t| t.id));
+            }
+            assert_eq!(paged, whole, "{status:?} {channel:?}, pages of {page_size}");
+        }
+    }
+}
+
 /// Tickets are listed by most recent activity (ties by id), filtered by status and channel, and
 /// limited.
 pub async fn tickets_are_listed_newest_first(store: Arc<dyn TicketStore>) {
@@ -1879,21 +1945,9 @@ pub async fn tickets_are_listed_newest_first(store: Arc<dyn TicketStore>) {
         .await
         .expect("set_status");
 
-    let list = |status: Option<TicketStatus>, channel: Option<ChannelKind>, limit: usize| {
-        let store = Arc::clone(&store);
-        async move {
-            store
-                .list_tickets(&TicketFilter {
-                    status,
-                    channel,
-                    limit,
-                })
-                .await
-                .expect("list_tickets")
-                .into_iter()
-                .map(|t| t.id)
-                .collect::<Vec<_>>()
-        }
+    let list = |status, channel, limit| {
+        let page = list_page(&store, status, channel, limit, None);
+        async move { page.await.into_iter().map(|t| t.id).collect::<Vec<_>>() }
     };
     assert_eq!(
         list(None, None, 50).await,

@@ -121,6 +121,7 @@ macro_rules! store_contract_tests {
             anonymous_contacts_are_distinct,
             concurrent_resolves_make_one_contact,
             tickets_are_listed_newest_first,
+            tickets_are_paged_with_a_cursor,
             messages_are_listed_oldest_first,
             stored_message_reads_back_exactly,
             preview_is_the_first_line_cut_to_140_characters,
