@@ -14,8 +14,10 @@ use tracing::warn;
 
 /// How long an entry taken by a worker stays invisible to a second take.
 const LEASE: Duration = Duration::from_secs(30);
-/// The same on SQS: short, so a killed stack's batch comes back soon after a restart.
-const SQS_VISIBILITY: Duration = Duration::from_secs(10);
+/// The same on SQS: short, so a killed stack's batch comes back soon after a restart, but well
+/// above the time a batch takes on a busy moto server (a batch still being written when its
+/// entries come back spends one of their five receives for nothing).
+const SQS_VISIBILITY: Duration = Duration::from_secs(20);
 
 /// One entry taken from a queue.
 pub struct Taken {

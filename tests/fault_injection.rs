@@ -655,10 +655,21 @@ async fn faults_are_survived(backend: Backend) {
     // Nothing is left in a queue, and nothing was dead-lettered.
     rig.kill();
     let queues = queue_depths(backend, &rig.dir).await;
-    assert!(
-        queues.iter().all(|(_, n)| *n == 0),
-        "queues and dead-letter queues are empty: {queues:?}"
-    );
+    if queues.iter().any(|(_, n)| *n > 0) {
+        // Why: the workers log each retry and each dead letter with its reason.
+        let kept = keep_log(&rig.log, backend);
+        let log = std::fs::read_to_string(&rig.log).unwrap_or_default();
+        let reasons: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("will retry") || l.contains("dead letter"))
+            .collect();
+        panic!(
+            "queues and dead-letter queues are not empty: {queues:?}; log kept in {kept}; \
+             retries and dead letters ({} in all, the last 20):\n{}",
+            reasons.len(),
+            reasons[reasons.len().saturating_sub(20)..].join("\n")
+        );
+    }
 
     println!(
         "fault injection summary ({backend:?}): {total} webhooks + {} duplicates sent, all \
