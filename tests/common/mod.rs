@@ -318,9 +318,11 @@ impl Stack {
     /// Waits until the writer has stored `n` messages in all (10 s at most; 30 s on AWS, where
     /// messages a killed stack had taken come back after their visibility timeout).
     pub async fn wait_for_messages(&self, n: u64) -> u64 {
+        // A ceiling, not a pause. On SQS a batch taken by a killed stack stays invisible for
+        // the visibility timeout (20 s) before the restarted stack can take it.
         let wait = match self.backend {
             Backend::Embedded => 10,
-            Backend::Aws => 30,
+            Backend::Aws => 60,
         };
         let deadline = Instant::now() + Duration::from_secs(wait);
         loop {
