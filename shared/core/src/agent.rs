@@ -48,6 +48,15 @@ pub enum AgentError {
     Unavailable(String),
 }
 
+/// A queue that cannot take a reply: the agent may send it again later.
+impl From<QueueError> for AgentError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Unavailable(m) | QueueError::Rejected(m) => AgentError::Unavailable(m),
+        }
+    }
+}
+
 impl From<StoreError> for AgentError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -506,9 +515,7 @@ impl AgentDesk {
                     warn!(ticket_id = %id, message_id = %message.id, error = %e, "message.delivery_changed not queued");
                 }
             }
-            return Err(match e {
-                QueueError::Unavailable(m) | QueueError::Rejected(m) => AgentError::Unavailable(m),
-            });
+            return Err(e.into());
         }
         info!(ticket_id = %id, message_id = %message.id, channel = %message.channel, "reply queued");
         self.note_response(&ticket, now).await;
@@ -539,9 +546,7 @@ impl AgentDesk {
                 ticket_id: id.clone(),
                 message_id: made.id.clone(),
             };
-            self.outbound.enqueue(&job).await.map_err(|e| match e {
-                QueueError::Unavailable(m) | QueueError::Rejected(m) => AgentError::Unavailable(m),
-            })?;
+            self.outbound.enqueue(&job).await?;
         }
         info!(ticket_id = %id, message_id = %made.id, "reply asked for again: the first one answered");
         Ok(made)
